@@ -1,0 +1,1 @@
+"""What connects the pipeline to the outside: the ClickHouse sink and the event sources."""

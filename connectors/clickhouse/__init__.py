@@ -1,0 +1,1 @@
+"""ClickHouse: the client factory, the DDL migrations and the exactly-once sink."""

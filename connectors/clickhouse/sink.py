@@ -1,0 +1,182 @@
+"""The ClickHouse sink: a Kafka consumer that writes the pipeline's output topics in batches.
+
+The exactly-once argument, case by case (the design of ClickHouse's own Kafka Connect sink):
+- A batch is what one consume() call returned, bounded by size and time. Its rows are
+  inserted table by table, then its offsets are committed. Offsets never run ahead of
+  what ClickHouse holds.
+- Crash before an insert: nothing of the batch is committed; it is read again.
+- Crash between insert and commit: the batch is read again and inserted again. Each insert
+  carries a deduplication token built from the table and the batch's topic/partition/offset
+  ranges, so a batch re-formed identically is dropped by the engine; one re-formed
+  differently still collapses, because every table is a ReplacingMergeTree keyed by the
+  identity of what a row describes (event_id, source position, entity id + version).
+- ClickHouse slow or down: the batch is retried with exponential backoff while the consumer
+  is paused (it keeps its group membership but pulls nothing), so memory stays bounded
+  to one batch and nothing is skipped.
+- Rebalance during a retry: the batch is abandoned uncommitted; its new owner re-reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from connectors.clickhouse import rows as row_mapping
+from schemas.serde import AvroSerde, DecodeError
+
+log = logging.getLogger(__name__)
+
+RowMapper = Callable[[Message], list[tuple[str, dict]]]
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    messages: int = 0
+
+    def add(self, message: Message, table_rows: list[tuple[str, dict]]) -> None:
+        tp = (message.topic(), message.partition())
+        first, _ = self.ranges.get(tp, (message.offset(), message.offset()))
+        self.ranges[tp] = (first, message.offset())
+        for table, row in table_rows:
+            self.rows[table].append(row)
+        self.messages += 1
+
+    def dedup_token(self, table: str) -> str:
+        spans = ",".join(f"{t}/{p}/{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items()))
+        return f"{table}:{hashlib.sha256(spans.encode()).hexdigest()[:32]}"
+
+    def commit_offsets(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p, last + 1) for (t, p), (_, last) in self.ranges.items()]
+
+
+class ClickHouseSink:
+    def __init__(
+        self,
+        client: Client,
+        consumer_config: dict,
+        mappers: dict[str, RowMapper],
+        batch_size: int,
+        flush_interval: float,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.mappers = mappers
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_backoff = max_backoff
+        self.consumer = Consumer(
+            {
+                **consumer_config,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
+        self._revoked: set[tuple[str, int]] = set()
+        self.rows_written = 0
+        self.batches_written = 0
+
+    def _on_revoke(self, _consumer, partitions: list[TopicPartition]) -> None:
+        self._revoked.update((tp.topic, tp.partition) for tp in partitions)
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        self.consumer.subscribe(list(self.mappers), on_revoke=self._on_revoke)
+        try:
+            while not should_stop():
+                self.step()
+        finally:
+            self.consumer.close()
+
+    def step(self) -> int:
+        """One batch: consume, insert, commit. Returns the number of messages handled."""
+        messages = self.consumer.consume(self.batch_size, timeout=self.flush_interval)
+        batch = Batch()
+        for message in messages:
+            if message.error():
+                log.warning("consumer error: %s", message.error())
+                continue
+            batch.add(message, self.mappers[message.topic()](message))
+        if not batch.messages:
+            return 0
+        self._revoked.clear()
+        if self._write(batch):
+            self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        return batch.messages
+
+    def _write(self, batch: Batch) -> bool:
+        backoff = 0.5
+        while True:
+            try:
+                for table, table_rows in batch.rows.items():
+                    self._insert(table, table_rows, batch.dedup_token(table))
+                break
+            except Exception as exc:
+                log.warning("ClickHouse insert failed, retrying in %.1fs: %s", backoff, exc)
+                self.consumer.pause(self.consumer.assignment())
+                deadline = time.monotonic() + backoff
+                while time.monotonic() < deadline:
+                    self.consumer.poll(0.1)  # keeps group membership, serves rebalances
+                self.consumer.resume(self.consumer.assignment())
+                if self._revoked & set(batch.ranges):
+                    log.warning("partitions revoked during retry; the new owner re-reads them")
+                    return False
+                backoff = min(backoff * 2, self.max_backoff)
+        self.batches_written += 1
+        self.rows_written += sum(len(r) for r in batch.rows.values())
+        return True
+
+    def _insert(self, table: str, table_rows: list[dict], token: str) -> None:
+        columns = list(table_rows[0])
+        self.client.insert(
+            table,
+            [[row[c] for c in columns] for row in table_rows],
+            column_names=columns,
+            settings={"insert_deduplication_token": token},
+        )
+
+
+def pipeline_mappers(serde: AvroSerde, accepted_topic: str, dead_letter_topic: str) -> dict:
+    """The output topics of the pipeline and the rows each message becomes."""
+
+    def accepted(message: Message) -> list[tuple[str, dict]]:
+        try:
+            event_type, record = serde.decode(message.value())
+        except DecodeError as exc:  # the worker validated it; only a lost schema gets here
+            return [_undecodable(message, str(exc))]
+        return row_mapping.event_rows(
+            event_type, record, message.topic(), message.partition(), message.offset(),
+            message.key(),
+        )
+
+    def dead_letter(message: Message) -> list[tuple[str, dict]]:
+        try:
+            _, record = serde.decode(message.value())
+        except DecodeError as exc:
+            return [_undecodable(message, str(exc))]
+        return [row_mapping.dead_letter_row(record)]
+
+    return {accepted_topic: accepted, dead_letter_topic: dead_letter}
+
+
+def _undecodable(message: Message, error: str) -> tuple[str, dict]:
+    _, timestamp_ms = message.timestamp()
+    return row_mapping.dead_letter_row(
+        {
+            "topic": message.topic(),
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "error": f"sink could not decode: {error}",
+            "key": message.key(),
+            "received_at": datetime.fromtimestamp(max(timestamp_ms, 0) / 1000, UTC),
+        }
+    )

@@ -1,0 +1,1 @@
+"""Event sources: the replay of canonical JSON files (simulator and webhooks to come)."""

@@ -1,0 +1,1 @@
+"""oms-stream: the command line, the settings and the local infrastructure helpers."""

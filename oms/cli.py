@@ -1,0 +1,180 @@
+"""The `oms` command line. Options override the OMS_* environment variables of oms.settings."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from oms.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
+topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the pipeline.")
+kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker.")
+app.add_typer(topics_app, name="topics")
+app.add_typer(kafka_app, name="kafka")
+console = Console()
+
+StateDir = Annotated[
+    Path | None, typer.Option(help="where local state lives [env OMS_STATE_DIR]")
+]
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap-servers", help="Kafka to use [env OMS_KAFKA_BOOTSTRAP_SERVERS]"),
+]
+ClickHouseUrl = Annotated[
+    str | None,
+    typer.Option("--clickhouse", help="chdb:///path or http(s)://... [env OMS_CLICKHOUSE_URL]"),
+]
+
+
+_PYTHON_LOG_LEVELS = {"warn": "WARNING", "crit": "CRITICAL"}  # Faust's names -> logging's
+
+
+def load_settings(**overrides) -> Settings:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    logging.basicConfig(
+        level=_PYTHON_LOG_LEVELS.get(settings.log_level, settings.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@app.command()
+def run(
+    events: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="canonical JSONL")],
+    clickhouse: ClickHouseUrl = None,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Replay a file of canonical events through broker, worker and sink; print a summary."""
+    from oms.runner import run_file, summary_table
+
+    settings = load_settings(
+        clickhouse_url=clickhouse, state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers,
+        commit_interval=0.05,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop children, broker
+    summary = run_file(settings, events, console)
+    console.print(summary_table(settings, summary))
+
+
+@app.command()
+def worker(
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+    web_port: Annotated[int | None, typer.Option(help="[env OMS_WEB_PORT]")] = None,
+) -> None:
+    """Run a Faust worker against the configured Kafka."""
+    import faust
+
+    from streams.app import create_app
+
+    settings = load_settings(
+        state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers, web_port=web_port
+    )
+    faust_app = create_app(settings)
+    faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+
+
+@app.command()
+def sink(
+    clickhouse: ClickHouseUrl = None,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Run the ClickHouse sink: output topics -> ClickHouse tables, exactly once."""
+    from connectors.clickhouse.client import describe, open_client
+    from connectors.clickhouse.migrations import migrate
+    from connectors.clickhouse.sink import ClickHouseSink, pipeline_mappers
+    from schemas.serde import AvroSerde
+    from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS
+
+    settings = load_settings(
+        clickhouse_url=clickhouse, state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers
+    )
+    url = settings.resolved_clickhouse_url
+    client = open_client(url)
+    migrate(client)
+    logging.getLogger("oms.sink").warning(
+        "ClickHouse %s at %s", client.server_version, describe(url)
+    )
+    prefix = settings.topic_prefix
+    sink_ = ClickHouseSink(
+        client,
+        {**settings.kafka_client_config(), "group.id": settings.sink_group_id},
+        pipeline_mappers(AvroSerde(), ACCEPTED_EVENTS.name(prefix), DEAD_LETTERS.name(prefix)),
+        batch_size=settings.sink_batch_size,
+        flush_interval=settings.sink_flush_interval,
+    )
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    sink_.run(stopping.is_set)
+    client.close()
+
+
+@app.command()
+def migrate(clickhouse: ClickHouseUrl = None, state_dir: StateDir = None) -> None:
+    """Apply the ClickHouse DDL migrations not yet applied."""
+    from connectors.clickhouse.client import open_client
+    from connectors.clickhouse.migrations import migrate as apply
+
+    settings = load_settings(clickhouse_url=clickhouse, state_dir=state_dir)
+    client = open_client(settings.resolved_clickhouse_url)
+    for name in apply(client) or ["(nothing to apply)"]:
+        console.print(name)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="a SELECT")],
+    clickhouse: ClickHouseUrl = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Run a query on the pipeline's ClickHouse and print the rows (tab-separated)."""
+    from connectors.clickhouse.client import open_client
+
+    settings = load_settings(clickhouse_url=clickhouse, state_dir=state_dir)
+    result = open_client(settings.resolved_clickhouse_url).query(query)
+    for row in result.result_rows:
+        print("\t".join(str(v) for v in row))
+
+
+@topics_app.command("create")
+def topics_create(bootstrap_servers: Bootstrap = None) -> None:
+    """Create every topic of streams/topics.py that does not exist yet."""
+    from oms.kafka_admin import create_topics
+
+    settings = load_settings(kafka_bootstrap_servers=bootstrap_servers)
+    for name in create_topics(settings) or ["(all topics exist)"]:
+        console.print(name)
+
+
+@kafka_app.command("start")
+def kafka_start(state_dir: StateDir = None) -> None:
+    """Run the local broker in the foreground until Ctrl-C."""
+    from oms.localkafka import LocalKafka
+
+    settings = load_settings(state_dir=state_dir)
+    broker = LocalKafka(settings.state_dir / "kafka")
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    console.print(f"Kafka at {broker.start()}  (Ctrl-C stops it)")
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

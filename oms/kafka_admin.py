@@ -1,0 +1,71 @@
+"""Topic creation and consumer-group progress, through confluent-kafka's admin and consumer."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from oms.settings import Settings
+from streams.topics import ALL_TOPICS
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Creates the pipeline's topics that do not exist yet; returns the names created."""
+    admin = AdminClient(settings.kafka_client_config())
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = [
+        NewTopic(
+            spec.name(settings.topic_prefix),
+            num_partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+        for spec in ALL_TOPICS
+        if spec.name(settings.topic_prefix) not in existing
+    ]
+    if not wanted:
+        return []
+    for name, future in admin.create_topics(wanted).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
+                raise
+    return [t.topic for t in wanted]
+
+
+class GroupProgress:
+    """How far a consumer group has committed, compared with the ends of its topics."""
+
+    def __init__(self, settings: Settings, group_id: str) -> None:
+        self._consumer = Consumer(
+            {**settings.kafka_client_config(), "group.id": group_id, "enable.auto.commit": False}
+        )
+
+    def committed(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                result = self._consumer.committed(partitions, timeout=10)
+                return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in result}
+            except KafkaException as exc:  # coordinator loading or moving: ask again
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def partitions(self, topics: list[str]) -> list[TopicPartition]:
+        metadata = self._consumer.list_topics(timeout=10).topics
+        return [TopicPartition(t, p) for t in topics for p in metadata[t].partitions]
+
+    def lag(self, topics: list[str]) -> int:
+        partitions = self.partitions(topics)
+        committed = self.committed(partitions)
+        total = 0
+        for tp in partitions:
+            _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+            total += max(high - committed[(tp.topic, tp.partition)], 0)
+        return total
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,203 @@
+"""A real single-node Apache Kafka broker (KRaft mode) for the demo, the tests and CI.
+
+The broker jars come from Maven Central through the pom kept in oms/kafka/, copied once per
+machine into a cache folder outside the repository. The broker's data lives under the state
+directory, so a second run on the same state directory finds its topics and offsets again.
+Users with their own cluster never get here: they set OMS_KAFKA_BOOTSTRAP_SERVERS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from xml.etree import ElementTree
+
+from confluent_kafka.admin import AdminClient
+
+log = logging.getLogger(__name__)
+
+_RESOURCES = Path(__file__).parent / "kafka"
+POM = _RESOURCES / "pom.xml"
+LOG4J_CONFIG = _RESOURCES / "log4j2.properties"
+
+
+def kafka_version() -> str:
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    return ElementTree.parse(POM).getroot().find("m:properties/m:kafka.version", namespace).text
+
+
+def jar_cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "oms-stream" / f"kafka-{kafka_version()}"
+
+
+def fetch_broker_jars() -> Path:
+    """Copies the broker and its runtime dependencies from Maven Central, once per machine."""
+    target = jar_cache_dir()
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    if shutil.which("mvn") is None:
+        raise RuntimeError("Maven (mvn) is needed once to fetch the Kafka broker jars")
+    log.warning("fetching Apache Kafka %s jars into %s", kafka_version(), target)
+    subprocess.run(
+        [
+            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            "-DincludeScope=runtime", f"-DoutputDirectory={target}",
+        ],
+        check=True,
+    )
+    marker.touch()
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class LocalKafka:
+    """Formats KRaft storage once, starts the broker on loopback, waits for it, stops it."""
+
+    def __init__(self, home: Path, heap: str = "768m") -> None:
+        self.home = home
+        self.heap = heap
+        self.process: subprocess.Popen | None = None
+        self.broker_port, self.controller_port = self._ports()
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+    def _ports(self) -> tuple[int, int]:
+        """Keeps the ports of earlier runs: the KRaft voter set remembers the controller's."""
+        saved = self.home / "ports.json"
+        if saved.exists():
+            ports = json.loads(saved.read_text())
+            if _port_is_free(ports["broker"]) and _port_is_free(ports["controller"]):
+                return ports["broker"], ports["controller"]
+        return _free_port(), _free_port()
+
+    def _write_config(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "ports.json").write_text(
+            json.dumps({"broker": self.broker_port, "controller": self.controller_port})
+        )
+        config = self.home / "server.properties"
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.broker_port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.broker_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.home / 'data'}",
+                    "num.partitions=4",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.retention.hours=-1",
+                    "",
+                ]
+            )
+        )
+        return config
+
+    def _java(self, jars: Path, main: str, *args: str) -> list[str]:
+        return [
+            "java", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "-cp", f"{jars}/*", main, *args,
+        ]
+
+    def start(self, timeout: float = 90.0) -> str:
+        jars = fetch_broker_jars()
+        config = self._write_config()
+        if not (self.home / "data" / "meta.properties").exists():
+            subprocess.run(
+                self._java(
+                    jars, "kafka.tools.StorageTool", "format", "--standalone",
+                    "-t", str(uuid.uuid4()), "-c", str(config),
+                ),
+                check=True,
+                capture_output=True,
+            )
+        log_file = open(self.home / "broker.log", "ab")  # noqa: SIM115 - owned by the broker
+        self.process = subprocess.Popen(
+            self._java(jars, "kafka.Kafka", str(config)),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_until_ready(timeout)
+        log.warning("Apache Kafka %s broker ready at %s", kafka_version(), self.bootstrap_servers)
+        return self.bootstrap_servers
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Kafka broker exited; see {self.home / 'broker.log'}")
+            try:
+                admin.list_topics(timeout=2)
+                return
+            except Exception:
+                time.sleep(0.3)
+        self.stop()
+        raise TimeoutError(f"Kafka broker not ready after {timeout}s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def kafka_for(settings) -> Iterator[str]:
+    """The configured cluster, or a local broker under the state directory for the duration."""
+    if settings.kafka_bootstrap_servers:
+        yield settings.kafka_bootstrap_servers
+        return
+    broker = LocalKafka(settings.state_dir / "kafka")
+    bootstrap = broker.start()
+    settings.kafka_bootstrap_servers = bootstrap
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+        settings.kafka_bootstrap_servers = None

@@ -1,0 +1,64 @@
+"""A running pipeline as one object: its worker and sink processes and the waits on them.
+
+Used by `oms run`, the tests and the benchmarks, so all three exercise the same processes.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import TopicPartition
+
+from oms import processes
+from oms.kafka_admin import GroupProgress, create_topics
+from oms.settings import Settings
+from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS, INPUT_TOPICS
+
+
+class LocalPipeline:
+    def __init__(self, settings: Settings, timeout: float = 300.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        prefix = settings.topic_prefix
+        self.input_topics = [spec.name(prefix) for spec in INPUT_TOPICS]
+        self.output_topics = [ACCEPTED_EVENTS.name(prefix), DEAD_LETTERS.name(prefix)]
+        self.worker = processes.worker(settings)
+        self.sink = processes.sink(settings)
+
+    def __enter__(self) -> LocalPipeline:
+        create_topics(self.settings)
+        self._worker_progress = GroupProgress(self.settings, self.settings.app_id)
+        self._sink_progress = GroupProgress(self.settings, self.settings.sink_group_id)
+        self.worker.start()
+        self.sink.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.worker.stop()
+        self.sink.stop()
+        self._worker_progress.close()
+        self._sink_progress.close()
+
+    @property
+    def children(self) -> list[processes.Child]:
+        return [self.worker, self.sink]
+
+    def wait_processed(self, last_offsets: dict[tuple[str, int], int]) -> None:
+        """Returns once the worker has committed past each (topic, partition) -> offset."""
+        partitions = [TopicPartition(t, p) for t, p in last_offsets]
+
+        def processed() -> bool:
+            committed = self._worker_progress.committed(partitions)
+            return all(committed[tp] > offset for tp, offset in last_offsets.items())
+
+        processes.wait_for(processed, self.children, self.timeout, "the worker")
+
+    def drain(self) -> None:
+        """Returns once every input is processed and every output is in ClickHouse."""
+
+        def drained() -> bool:
+            return (
+                self._worker_progress.lag(self.input_topics) == 0
+                and self._sink_progress.lag(self.output_topics) == 0
+                and self._worker_progress.lag(self.input_topics) == 0
+            )
+
+        processes.wait_for(drained, self.children, self.timeout, "the pipeline to drain")

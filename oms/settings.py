@@ -1,0 +1,96 @@
+"""One settings object for every process of the pipeline, read from OMS_* environment variables.
+
+The CLI turns the options a person would want to set on the command line into the same
+environment variables, so a worker, a sink and a replay started from one `oms run` agree.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore")
+
+    # --- Kafka ---------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OMS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port]; unset means: start the local broker",
+    )
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    schema_registry_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OMS_SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_URL"),
+    )
+    topic_prefix: str = Field(default="oms.", description="prepended to every topic name")
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    # --- Worker --------------------------------------------------------------------------
+    app_id: str = "oms-worker"
+    state_dir: Path = Path(".oms-state")
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    commit_interval: float = Field(default=1.0, gt=0, description="seconds between offset commits")
+    log_level: str = "warn"
+
+    # --- ClickHouse sink -----------------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        default=None, description="chdb:///path or http(s)://user:pass@host:8123/db"
+    )
+    sink_group_id: str = "oms-clickhouse-sink"
+    sink_batch_size: int = Field(default=5000, ge=1)
+    sink_flush_interval: float = Field(default=1.0, gt=0, description="seconds")
+
+    # --- Rule timings (event time) -------------------------------------------------------
+    fraud_hold: timedelta = timedelta(hours=1)
+    ship_by_sla: timedelta = timedelta(hours=48)
+    stalled_after: timedelta = timedelta(hours=72)
+    lost_after: timedelta = timedelta(days=10)
+    follow_up_after: timedelta = timedelta(days=3)
+
+    @cached_property
+    def resolved_clickhouse_url(self) -> str:
+        """The configured ClickHouse, or the embedded engine under the state directory."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.state_dir / 'clickhouse').resolve()}"
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) connection settings, shared by producers and consumers."""
+        config = {
+            "bootstrap.servers": self.require_bootstrap(),
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_sasl_username or ""
+            password = self.kafka_sasl_password
+            config["sasl.password"] = password.get_secret_value() if password else ""
+        for key, path in (
+            ("ssl.ca.location", self.kafka_ssl_cafile),
+            ("ssl.certificate.location", self.kafka_ssl_certfile),
+            ("ssl.key.location", self.kafka_ssl_keyfile),
+        ):
+            if path:
+                config[key] = str(path)
+        return config
+
+    def require_bootstrap(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError(
+                "no Kafka configured: set OMS_KAFKA_BOOTSTRAP_SERVERS (or KAFKA_BOOTSTRAP_SERVERS)"
+            )
+        return self.kafka_bootstrap_servers

@@ -1,0 +1,1 @@
+"""The Faust stream processors: topics, the app, and one package per concept."""

@@ -1,0 +1,56 @@
+"""The Faust app: built from the settings, with the topics, tables and agents of every concept."""
+
+from __future__ import annotations
+
+import faust
+
+from oms.settings import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    datadir = settings.state_dir / "worker" / str(settings.web_port)
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.require_bootstrap().split(",")],
+        broker_credentials=_credentials(settings),
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        broker_commit_interval=settings.commit_interval,
+        producer_acks=-1,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+    )
+    from streams.ingest.agents import register_intake
+
+    register_intake(app, settings)
+    return app
+
+
+def _credentials(settings: Settings):
+    if settings.kafka_sasl_mechanism:
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=_ssl_context(settings),
+        )
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(_ssl_context(settings))
+    return None
+
+
+def _ssl_context(settings: Settings):
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return None
+    import ssl
+
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    return context

@@ -1,0 +1,1 @@
+"""Intake of the input topics: decode, validate, de-duplicate, forward or dead-letter."""
