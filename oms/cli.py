@@ -21,9 +21,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(kafka_app, name="kafka")
 console = Console()
 
-StateDir = Annotated[
-    Path | None, typer.Option(help="where local state lives [env OMS_STATE_DIR]")
-]
+StateDir = Annotated[Path | None, typer.Option(help="where local state lives [env OMS_STATE_DIR]")]
 Bootstrap = Annotated[
     str | None,
     typer.Option("--bootstrap-servers", help="Kafka to use [env OMS_KAFKA_BOOTSTRAP_SERVERS]"),
@@ -57,7 +55,9 @@ def run(
     from oms.runner import run_file, summary_table
 
     settings = load_settings(
-        clickhouse_url=clickhouse, state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers,
+        clickhouse_url=clickhouse,
+        state_dir=state_dir,
+        kafka_bootstrap_servers=bootstrap_servers,
         commit_interval=0.05,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop children, broker

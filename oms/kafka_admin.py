@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from oms.settings import Settings
@@ -26,13 +26,20 @@ def create_topics(settings: Settings) -> list[str]:
     ]
     if not wanted:
         return []
-    for name, future in admin.create_topics(wanted).items():
+    for _name, future in admin.create_topics(wanted).items():
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
                 raise
     return [t.topic for t in wanted]
+
+
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
 
 
 class GroupProgress:
@@ -49,8 +56,10 @@ class GroupProgress:
             try:
                 result = self._consumer.committed(partitions, timeout=10)
                 return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in result}
-            except KafkaException as exc:  # coordinator loading or moving: ask again
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+            except KafkaException as exc:
+                error = exc.args[0]
+                transient = error.retriable() or error.code() in _COORDINATOR_MOVING
+                if not transient or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
 

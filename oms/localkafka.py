@@ -52,8 +52,14 @@ def fetch_broker_jars() -> Path:
     log.warning("fetching Apache Kafka %s jars into %s", kafka_version(), target)
     subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={target}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={target}",
         ],
         check=True,
     )
@@ -134,9 +140,14 @@ class LocalKafka:
 
     def _java(self, jars: Path, main: str, *args: str) -> list[str]:
         return [
-            "java", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            "java",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-            "-cp", f"{jars}/*", main, *args,
+            "-cp",
+            f"{jars}/*",
+            main,
+            *args,
         ]
 
     def start(self, timeout: float = 90.0) -> str:
@@ -145,8 +156,14 @@ class LocalKafka:
         if not (self.home / "data" / "meta.properties").exists():
             subprocess.run(
                 self._java(
-                    jars, "kafka.tools.StorageTool", "format", "--standalone",
-                    "-t", str(uuid.uuid4()), "-c", str(config),
+                    jars,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    str(uuid.uuid4()),
+                    "-c",
+                    str(config),
                 ),
                 check=True,
                 capture_output=True,

@@ -49,18 +49,32 @@ def summary_table(settings: Settings, summary: ReplaySummary) -> Table:
     finally:
         client.close()
     table = Table(title="replay summary")
-    for column in ("event type", "read", "published", "rejected by replay",
-                   "stored (all runs)", "dead letters (all runs)"):
+    for column in (
+        "event type",
+        "read",
+        "published",
+        "rejected by replay",
+        "stored (all runs)",
+        "dead letters (all runs)",
+    ):
         table.add_column(column, justify="left" if column == "event type" else "right")
     types = sorted(set(summary.read) | set(stored) | set(dead))
     for name in types:
         table.add_row(
-            name, str(summary.read[name]), str(summary.published[name]),
-            str(summary.rejected[name]), str(stored.get(name, 0)), str(dead.get(name, 0)),
+            name,
+            str(summary.read[name]),
+            str(summary.published[name]),
+            str(summary.rejected[name]),
+            str(stored.get(name, 0)),
+            str(dead.get(name, 0)),
         )
     table.add_row(
-        "total", str(summary.read.total()), str(summary.published.total()),
-        str(summary.rejected.total()), str(sum(stored.values())), str(sum(dead.values())),
+        "total",
+        str(summary.read.total()),
+        str(summary.published.total()),
+        str(summary.rejected.total()),
+        str(sum(stored.values())),
+        str(sum(dead.values())),
         style="bold",
     )
     return table

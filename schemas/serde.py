@@ -51,13 +51,13 @@ class AvroSerde:
     def encode(self, event_type: str, record: dict) -> bytes:
         """Validates against the newest schema of the type and encodes; SchemaViolation if not."""
         version = self.catalog.latest(event_type)
-        try:
-            validate(record, version.parsed, raise_errors=True)
-        except ValidationError as exc:
-            raise SchemaViolation(f"{event_type}: {exc}") from None
         buffer = io.BytesIO()
         buffer.write(_HEADER.pack(MAGIC_BYTE, self._write_id(version)))
-        schemaless_writer(buffer, version.parsed, record)
+        try:
+            validate(record, version.parsed, raise_errors=True)
+            schemaless_writer(buffer, version.parsed, record)
+        except (ValidationError, ValueError, TypeError) as exc:  # also: decimal precision
+            raise SchemaViolation(f"{event_type}: {exc}") from None
         return buffer.getvalue()
 
     def _writer_schema(self, schema_id: int) -> tuple[str, dict]:

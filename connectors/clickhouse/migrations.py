@@ -29,13 +29,20 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
 
 def statements(sql: str) -> list[str]:
     chunks = (chunk.strip() for chunk in _STATEMENT_END.split(sql))
-    return [c for c in chunks if any(not line.lstrip().startswith("--") for line in c.splitlines())]
+    return [c for c in chunks if any(_is_code(line) for line in c.splitlines())]
+
+
+def _is_code(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("--")
 
 
 def migrate(client: Client, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Applies the migrations not yet recorded; returns the names of those applied now."""
     client.command(_LEDGER)
-    done = {row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows}
+    done = {
+        row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows
+    }
     applied = []
     for version, path in migration_files(directory):
         if version in done:

@@ -154,7 +154,11 @@ def pipeline_mappers(serde: AvroSerde, accepted_topic: str, dead_letter_topic: s
         except DecodeError as exc:  # the worker validated it; only a lost schema gets here
             return [_undecodable(message, str(exc))]
         return row_mapping.event_rows(
-            event_type, record, message.topic(), message.partition(), message.offset(),
+            event_type,
+            record,
+            message.topic(),
+            message.partition(),
+            message.offset(),
             message.key(),
         )
 

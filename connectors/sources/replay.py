@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Producer
 
-from connectors.sources.partitioning import partition_for
 from schemas.canonical import to_record
 from schemas.catalog import UnknownEventType
 from schemas.serde import AvroSerde, SchemaViolation
 from streams.ingest.intake import Rejected, dead_letter_record
 from streams.topics import DEAD_LETTERS, INPUT_TOPIC_BY_EVENT_TYPE
+
+_PARTITIONER = DefaultPartitioner()
 
 
 @dataclass
@@ -53,27 +55,34 @@ class Replayer:
         producer: Producer,
         serde: AvroSerde,
         topic_prefix: str,
-        wait_processed: Callable[[dict[tuple[str, int], int]], None],
+        wait_processed: Callable[[dict[tuple[str, int], int]], None] | None,
     ) -> None:
-        """wait_processed(last offsets by (topic, partition)) returns once they are processed."""
+        """wait_processed(last offsets by (topic, partition)) returns once they are processed;
+        None publishes as fast as the broker takes it (bulk loads, benchmarks)."""
         self.producer = producer
         self.serde = serde
         self.prefix = topic_prefix
         self.wait_processed = wait_processed
         self._last_partition: tuple[str, int] | None = None
         self._unconfirmed: dict[tuple[str, int], int] = {}
-        self._partition_counts: dict[str, int] = {}
+        self._partitions: dict[str, list[int]] = {}
 
     def replay(self, path: Path, on_line: Callable[[], None] = lambda: None) -> ReplaySummary:
+        return self.publish(path.name, read_lines(path), on_line)
+
+    def publish(
+        self, source: str, lines: Iterable[Line], on_line: Callable[[], None] = lambda: None
+    ) -> ReplaySummary:
+        """source names the lines' origin in dead letters (a file name)."""
         summary = ReplaySummary()
-        for line in read_lines(path):
-            self._publish_line(path, line, summary)
+        for line in lines:
+            self._publish_line(source, line, summary)
             on_line()
         self.producer.flush()
         self._settle()
         return summary
 
-    def _publish_line(self, path: Path, line: Line, summary: ReplaySummary) -> None:
+    def _publish_line(self, source: str, line: Line, summary: ReplaySummary) -> None:
         event_type = "unparsed"
         try:
             event = json.loads(line.text)
@@ -88,16 +97,19 @@ class Replayer:
             if event_type == "unparsed":
                 summary.read[event_type] += 1
             summary.rejected[event_type] += 1
-            self._dead_letter(path, line, event_type, _reason(exc))
+            self._dead_letter(source, line, event_type, _reason(exc))
             return
         topic = topic_spec.name(self.prefix)
         key = str(record[topic_spec.key]).encode()
         partition = self._partition_of(topic, key)
-        if self._last_partition not in (None, (topic, partition)):
+        if self.wait_processed and self._last_partition not in (None, (topic, partition)):
             self._settle()
         self._last_partition = (topic, partition)
         self.producer.produce(
-            topic, value, key, partition=partition,
+            topic,
+            value,
+            key,
+            partition=partition,
             timestamp=int(record["occurred_at"].timestamp() * 1000),
             on_delivery=self._delivered,
         )
@@ -105,10 +117,14 @@ class Replayer:
         summary.published[event_type] += 1
 
     def _partition_of(self, topic: str, key: bytes) -> int:
-        if topic not in self._partition_counts:
+        """Kafka's default key partitioning (murmur2), known before publishing, to pace by it."""
+        if topic not in self._partitions:
             metadata = self.producer.list_topics(topic, timeout=10).topics[topic]
-            self._partition_counts[topic] = len(metadata.partitions)
-        return partition_for(key, self._partition_counts[topic])
+            if not metadata.partitions:
+                raise RuntimeError(f"topic {topic} does not exist: run `oms topics create`")
+            self._partitions[topic] = sorted(metadata.partitions)
+        partitions = self._partitions[topic]
+        return _PARTITIONER(key, partitions, partitions)
 
     def _delivered(self, error, message) -> None:
         if error is not None:
@@ -119,20 +135,24 @@ class Replayer:
     def _settle(self) -> None:
         """Waits until the worker has processed everything published so far."""
         self.producer.flush()
-        if self._unconfirmed:
+        if self.wait_processed and self._unconfirmed:
             self.wait_processed(dict(self._unconfirmed))
             self._unconfirmed.clear()
 
-    def _dead_letter(self, path: Path, line: Line, event_type: str, reason: str) -> None:
+    def _dead_letter(self, source: str, line: Line, event_type: str, reason: str) -> None:
         rejected = Rejected(reason, None if event_type in ("unparsed", "?") else event_type)
+        key = f"{source}:{line.number}".encode()
         record = dead_letter_record(
-            rejected, f"file:{path.name}", 0, line.number, _now_ms(),
-            f"{path.name}:{line.number}".encode(), line.text.rstrip("\n").encode(),
+            rejected,
+            f"file:{source}",
+            0,
+            line.number,
+            _now_ms(),
+            key,
+            line.text.rstrip("\n").encode(),
         )
         self.producer.produce(
-            DEAD_LETTERS.name(self.prefix),
-            self.serde.encode("DeadLetter", record),
-            f"{path.name}:{line.number}".encode(),
+            DEAD_LETTERS.name(self.prefix), self.serde.encode("DeadLetter", record), key
         )
 
 
@@ -146,4 +166,3 @@ def _reason(exc: Exception) -> str:
 
 def _now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
-

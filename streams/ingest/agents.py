@@ -37,9 +37,13 @@ def register_intake(app: faust.App, settings: Settings) -> None:
                     await accepted.send(key=message.key, value=message.value)
                 elif isinstance(outcome, intake.Rejected):
                     record = intake.dead_letter_record(
-                        outcome, message.topic, message.partition, message.offset,
+                        outcome,
+                        message.topic,
+                        message.partition,
+                        message.offset,
                         message.timestamp and int(message.timestamp * 1000),
-                        message.key, message.value,
+                        message.key,
+                        message.value,
                     )
                     await dead_letters.send(
                         key=message.key, value=serde.encode("DeadLetter", record)

@@ -51,6 +51,10 @@ def examine(
         event_type, record = serde.decode(value)
     except DecodeError as exc:
         return Rejected(str(exc)), None
+    if event_type not in topic.event_types:
+        return Rejected(
+            f"{event_type} does not belong on the {topic.suffix} topic", event_type
+        ), None
     event_id = record["event_id"]
     verdict = dedupe.verdict(first_seen_at(event_id), here)
     if verdict is dedupe.Verdict.DUPLICATE:
@@ -62,8 +66,13 @@ def examine(
 
 
 def dead_letter_record(
-    outcome: Rejected, topic: str, partition: int, offset: int, timestamp_ms: int | None,
-    key: bytes | None, value: bytes | None,
+    outcome: Rejected,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int | None,
+    key: bytes | None,
+    value: bytes | None,
 ) -> dict:
     """A DeadLetter record; received_at is the message's Kafka timestamp (replays keep it)."""
     received_ms = timestamp_ms if timestamp_ms and timestamp_ms > 0 else 0

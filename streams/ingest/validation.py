@@ -11,7 +11,7 @@ from uuid import UUID
 
 from streams.topics import TopicSpec
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def _positive(record: dict, field: str, where: str = "") -> Iterator[str]:
@@ -39,7 +39,7 @@ def _coordinates(where: dict, label: str) -> Iterator[str]:
 
 def _order_placed(r: dict) -> Iterator[str]:
     yield from _lines(r["lines"])
-    if not _CURRENCY.match(r["currency"]):
+    if not _CURRENCY.fullmatch(r["currency"]):
         yield f"currency must be an ISO 4217 code, got {r['currency']!r}"
     yield from _coordinates(r["shipping_address"], "shipping address")
 

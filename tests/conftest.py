@@ -1,0 +1,68 @@
+"""Session-wide real infrastructure: one Apache Kafka broker for the whole test session.
+
+KAFKA_BOOTSTRAP_SERVERS (or OMS_KAFKA_BOOTSTRAP_SERVERS) points the tests at an existing
+cluster instead. Every test gets its own topic prefix, consumer groups, state directory and
+chDB path, so tests share the broker and nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+
+import pytest
+
+from oms.localkafka import LocalKafka, kafka_version
+from oms.settings import Settings
+
+FACTS: dict[str, str] = {}
+_test_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> str:
+    existing = os.environ.get("OMS_KAFKA_BOOTSTRAP_SERVERS") or os.environ.get(
+        "KAFKA_BOOTSTRAP_SERVERS"
+    )
+    if existing:
+        FACTS["Kafka"] = f"existing cluster at {existing}"
+        yield existing
+        return
+    broker = LocalKafka(tmp_path_factory.mktemp("kafka"))
+    bootstrap = broker.start()
+    FACTS["Kafka"] = (
+        f"Apache Kafka {kafka_version()} broker (KRaft), pid {broker.process.pid}, at {bootstrap}"
+    )
+    yield bootstrap
+    broker.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap, tmp_path) -> Settings:
+    n = next(_test_numbers)
+    return Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"t{n}-{os.getpid()}.",
+        topic_partitions=2,
+        app_id=f"oms-test-{n}-{os.getpid()}",
+        sink_group_id=f"oms-test-sink-{n}-{os.getpid()}",
+        state_dir=tmp_path / "state",
+        web_port=_free_port(),
+        commit_interval=0.05,
+        sink_flush_interval=0.2,
+        log_level="info",
+    )
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FACTS:
+        terminalreporter.section("real infrastructure used")
+        for name, fact in FACTS.items():
+            terminalreporter.write_line(f"{name}: {fact}")
