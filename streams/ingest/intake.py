@@ -52,9 +52,8 @@ def examine(
     except DecodeError as exc:
         return Rejected(str(exc)), None
     if event_type not in topic.event_types:
-        return Rejected(
-            f"{event_type} does not belong on the {topic.suffix} topic", event_type
-        ), None
+        reason = f"{event_type} does not belong on the {topic.suffix} topic"
+        return Rejected(reason, event_type, record.get("event_id")), None
     event_id = record["event_id"]
     verdict = dedupe.verdict(first_seen_at(event_id), here)
     if verdict is dedupe.Verdict.DUPLICATE:
