@@ -147,6 +147,46 @@ def sql(
         print("\t".join(str(v) for v in row))
 
 
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="synthetic events to publish and read")] = 50_000,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Print events/s: raw consume+decode vs the first slice (worker + sink), same events."""
+    import os
+    import time
+
+    from rich.table import Table
+
+    from oms.bench import first_slice, publish, raw_consume_decode
+    from oms.localkafka import kafka_for
+
+    run_id = f"bench-{int(time.time())}"
+    settings = load_settings(
+        state_dir=state_dir or Path(".oms-state") / run_id,
+        kafka_bootstrap_servers=bootstrap_servers,
+        topic_prefix=f"{run_id}.",
+        app_id=run_id,
+        sink_group_id=f"{run_id}-sink",
+    )
+    with kafka_for(settings):
+        with console.status(f"publishing {events} events"):
+            publish(settings, events, seed=os.getpid())
+        with console.status("raw consume + decode"):
+            raw = raw_consume_decode(settings, events)
+        with console.status("first slice: worker + sink"):
+            full = first_slice(settings, events)
+    table = Table(title=f"oms bench: {events} events, {settings.topic_partitions} partitions")
+    for column in ("measurement", "events", "seconds", "events/s", "worker peak RSS MiB"):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    for m in (raw, full):
+        rss = f"{m.peak_rss_mib:.0f}" if m.peak_rss_mib else "-"
+        table.add_row(m.name, str(m.events), f"{m.seconds:.2f}", f"{m.rate:,.0f}", rss)
+    console.print(table)
+    console.print(f"first slice / raw: {full.rate / raw.rate:.2%}")
+
+
 @topics_app.command("create")
 def topics_create(bootstrap_servers: Bootstrap = None) -> None:
     """Create every topic of streams/topics.py that does not exist yet."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from confluent_kafka import Producer
 
 from connectors.clickhouse.client import open_client
-from connectors.sources.replay import Line, Replayer, read_lines
+from connectors.sources.replay import Replayer, publish_events, read_lines
 from oms.kafka_admin import create_topics
 from oms.settings import Settings
 from schemas.serde import AvroSerde
@@ -28,11 +27,9 @@ def replay_file(settings: Settings, path: Path, wait_processed=None):
     return replayer.replay(path)
 
 
-def publish_events(settings: Settings, events: Iterable[dict], source: str = "generated"):
+def publish(settings: Settings, events: Iterable[dict]):
     create_topics(settings)
-    lines = (Line(n, json.dumps(event)) for n, event in enumerate(events, start=1))
-    replayer = Replayer(producer(settings), AvroSerde(), settings.topic_prefix, None)
-    return replayer.publish(source, lines)
+    return publish_events(producer(settings), settings.topic_prefix, events)
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:

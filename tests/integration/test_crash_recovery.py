@@ -12,7 +12,7 @@ from oms import processes
 from oms.kafka_admin import GroupProgress
 from oms.pipeline import LocalPipeline
 
-from .helpers import publish_events, scalar
+from .helpers import publish, scalar
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def assert_exactly_once(settings) -> None:
 
 
 def test_worker_killed_mid_stream_loses_and_doubles_nothing(settings):
-    publish_events(settings, synthetic_events(EVENTS, seed=11))
+    publish(settings, synthetic_events(EVENTS, seed=11))
     with LocalPipeline(settings) as pipeline:
         wait_for_partial_progress(settings, settings.app_id, pipeline.input_topics, 0.2)
         pipeline.worker.kill()
@@ -56,7 +56,7 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(settings):
 
 def test_sink_killed_mid_stream_loses_and_doubles_nothing(settings):
     settings.sink_batch_size = 500
-    publish_events(settings, synthetic_events(EVENTS, seed=12))
+    publish(settings, synthetic_events(EVENTS, seed=12))
     with LocalPipeline(settings) as pipeline:
         wait_for_partial_progress(settings, settings.sink_group_id, pipeline.output_topics, 0.2)
         pipeline.sink.kill()
