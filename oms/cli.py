@@ -108,7 +108,11 @@ def sink(
     prefix = settings.topic_prefix
     sink_ = ClickHouseSink(
         client,
-        {**settings.kafka_client_config(), "group.id": settings.sink_group_id},
+        {
+            **settings.kafka_client_config(),
+            "group.id": settings.sink_group_id,
+            "session.timeout.ms": int(settings.session_timeout * 1000),
+        },
         pipeline_mappers(AvroSerde(), ACCEPTED_EVENTS.name(prefix), DEAD_LETTERS.name(prefix)),
         batch_size=settings.sink_batch_size,
         flush_interval=settings.sink_flush_interval,

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     commit_interval: float = Field(default=1.0, gt=0, description="seconds between offset commits")
+    session_timeout: float = Field(
+        default=10.0, ge=6, description="seconds before a silent consumer leaves its group"
+    )
     log_level: str = "warn"
 
     # --- ClickHouse sink -----------------------------------------------------------------

@@ -56,6 +56,7 @@ def settings(kafka_bootstrap, tmp_path) -> Settings:
         state_dir=tmp_path / "state",
         web_port=_free_port(),
         commit_interval=0.05,
+        session_timeout=6,
         sink_flush_interval=0.2,
         log_level="info",
     )

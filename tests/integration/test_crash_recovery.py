@@ -19,15 +19,15 @@ pytestmark = pytest.mark.integration
 EVENTS = 6000
 
 
-def wait_for_partial_progress(settings, group: str, topics: list[str], share: float) -> int:
-    """Waits until the group has committed at least share of its input, not all of it."""
+def wait_for_partial_progress(settings, group: str, topics: list[str]) -> int:
+    """Waits until the group has committed part of its input, not all of it."""
     progress = GroupProgress(settings, group)
     try:
         partitions = progress.partitions(topics)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             done = sum(progress.committed(partitions).values())
-            if done >= EVENTS * share:
+            if done > 0:
                 assert done < EVENTS, "the stream finished before the crash could happen"
                 return done
             time.sleep(0.02)
@@ -45,9 +45,12 @@ def assert_exactly_once(settings) -> None:
 
 
 def test_worker_killed_mid_stream_loses_and_doubles_nothing(settings):
+    # Commits a second apart leave processed-but-uncommitted events at the kill: the
+    # window in which outputs and the seen-table may be written while offsets are not.
+    settings.commit_interval = 1.0
     publish(settings, synthetic_events(EVENTS, seed=11))
     with LocalPipeline(settings) as pipeline:
-        wait_for_partial_progress(settings, settings.app_id, pipeline.input_topics, 0.2)
+        wait_for_partial_progress(settings, settings.app_id, pipeline.input_topics)
         pipeline.worker.kill()
         pipeline.worker = processes.worker(settings, "worker-restarted").start()
         pipeline.drain()
@@ -58,7 +61,7 @@ def test_sink_killed_mid_stream_loses_and_doubles_nothing(settings):
     settings.sink_batch_size = 500
     publish(settings, synthetic_events(EVENTS, seed=12))
     with LocalPipeline(settings) as pipeline:
-        wait_for_partial_progress(settings, settings.sink_group_id, pipeline.output_topics, 0.2)
+        wait_for_partial_progress(settings, settings.sink_group_id, pipeline.output_topics)
         pipeline.sink.kill()
         pipeline.sink = processes.sink(settings, "sink-restarted").start()
         pipeline.drain()
