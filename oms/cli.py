@@ -75,12 +75,20 @@ def worker(
     import faust
 
     from streams.app import create_app
+    from streams.local_state import open_local_state, record_clean_shutdown
 
     settings = load_settings(
         state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers, web_port=web_port
     )
     faust_app = create_app(settings)
-    faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+    table_dir = Path(faust_app.conf.tabledir)
+    open_local_state(table_dir)
+    try:
+        faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+    except SystemExit as stopped:
+        if stopped.code in (0, None):
+            record_clean_shutdown(table_dir)
+        raise
 
 
 @app.command()

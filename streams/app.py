@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
+        processing_guarantee="exactly_once",
     )
     from streams.ingest.agents import register_intake
 
