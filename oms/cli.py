@@ -101,8 +101,7 @@ def sink(
     from connectors.clickhouse.client import describe, open_client
     from connectors.clickhouse.migrations import migrate
     from connectors.clickhouse.sink import ClickHouseSink, pipeline_mappers
-    from schemas.serde import AvroSerde
-    from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS
+    from schemas.serde import make_serde
 
     settings = load_settings(
         clickhouse_url=clickhouse, state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers
@@ -113,7 +112,6 @@ def sink(
     logging.getLogger("oms.sink").warning(
         "ClickHouse %s at %s", client.server_version, describe(url)
     )
-    prefix = settings.topic_prefix
     sink_ = ClickHouseSink(
         client,
         {
@@ -121,7 +119,7 @@ def sink(
             "group.id": settings.sink_group_id,
             "session.timeout.ms": int(settings.session_timeout * 1000),
         },
-        pipeline_mappers(AvroSerde(), ACCEPTED_EVENTS.name(prefix), DEAD_LETTERS.name(prefix)),
+        pipeline_mappers(make_serde(settings.schema_registry_url), settings.topic_prefix),
         batch_size=settings.sink_batch_size,
         flush_interval=settings.sink_flush_interval,
     )

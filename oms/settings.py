@@ -57,12 +57,21 @@ class Settings(BaseSettings):
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_interval: float = Field(default=1.0, gt=0, description="seconds")
 
+    # --- Inventory -----------------------------------------------------------------------
+    reorder_point: int = Field(default=5, ge=0, description="low stock at available <= this")
+    reorder_points: dict[str, int] = Field(
+        default_factory=dict, description='per-SKU overrides, JSON: {"SKU-1": 20}'
+    )
+
     # --- Rule timings (event time) -------------------------------------------------------
     fraud_hold: timedelta = timedelta(hours=1)
     ship_by_sla: timedelta = timedelta(hours=48)
     stalled_after: timedelta = timedelta(hours=72)
     lost_after: timedelta = timedelta(days=10)
     follow_up_after: timedelta = timedelta(days=3)
+
+    def reorder_point_for(self, sku: str) -> int:
+        return self.reorder_points.get(sku, self.reorder_point)
 
     @cached_property
     def resolved_clickhouse_url(self) -> str:

@@ -92,3 +92,12 @@ class AvroSerde:
         if body.tell() != len(data) - _HEADER.size:
             raise DecodeError(f"trailing bytes after a {event_type} record")
         return event_type, record
+
+
+def make_serde(schema_registry_url: str | None) -> AvroSerde:
+    """The serde of a process: Schema Registry ids when a registry is configured."""
+    if not schema_registry_url:
+        return AvroSerde()
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    return AvroSerde(registry=SchemaRegistryClient({"url": schema_registry_url}))

@@ -29,9 +29,15 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         processing_guarantee="exactly_once",
     )
+    from schemas.serde import make_serde
     from streams.ingest.agents import register_intake
+    from streams.inventory.agents import InventoryService
+    from streams.web import register_pages
 
-    register_intake(app, settings)
+    serde = make_serde(settings.schema_registry_url)
+    inventory = InventoryService(app, settings, serde)
+    register_intake(app, settings, serde, inventory.handlers())
+    register_pages(app, inventory)
     return app
 
 

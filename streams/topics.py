@@ -1,7 +1,9 @@
-"""Every topic of the pipeline, declared once: name, key, the event types its values may hold.
+"""Every topic of the pipeline, declared once: name, key, the record types its values hold.
 
 Names are defaults; a deployment sets OMS_TOPIC_PREFIX (default "oms.") and the partition
 count. Values are Avro in the Confluent wire format (schemas/serde.py) on every topic.
+Topics keyed by SKU (inventory, stock commands) share partitioning, so the worker that owns
+a SKU's partition owns its stock.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from enum import Enum
 
 
 class TopicKind(Enum):
-    INPUT = "input"
-    DERIVED = "derived"
+    INPUT = "input"  # published by upstream systems
+    COMMAND = "command"  # published by the pipeline to itself, consumed by a worker
+    DERIVED = "derived"  # published by the pipeline for the sink and other consumers
     DEAD_LETTER = "dead-letter"
 
 
@@ -22,6 +25,7 @@ class TopicSpec:
     kind: TopicKind
     key: str
     event_types: tuple[str, ...]
+    id_field: str = "event_id"  # what makes a record unique, for de-duplication
 
     def name(self, prefix: str) -> str:
         return f"{prefix}{self.suffix}"
@@ -42,14 +46,32 @@ CARRIER_SCANS = TopicSpec("carrier-scans", TopicKind.INPUT, "tracking_number", (
 
 INPUT_TOPICS = (LOCATIONS, ORDERS, FULFILLMENT, INVENTORY, CARRIER_SCANS)
 
+STOCK_COMMANDS = TopicSpec(
+    "stock-commands", TopicKind.COMMAND, "sku", ("StockCommand",), id_field="command_id"
+)
+
 ACCEPTED_EVENTS = TopicSpec(
     "accepted-events",
     TopicKind.DERIVED,
     "the input key",
     tuple(t for spec in INPUT_TOPICS for t in spec.event_types),
 )
+STOCK_REPLIES = TopicSpec("stock-replies", TopicKind.DERIVED, "order_id", ("StockReply",))
+INVENTORY_MOVEMENTS = TopicSpec(
+    "inventory-movements", TopicKind.DERIVED, "sku", ("InventoryMovement",)
+)
+STOCK_SIGNALS = TopicSpec("stock-signals", TopicKind.DERIVED, "sku", ("StockSignal",))
 DEAD_LETTERS = TopicSpec("dead-letters", TopicKind.DEAD_LETTER, "the input key", ("DeadLetter",))
 
-ALL_TOPICS = (*INPUT_TOPICS, ACCEPTED_EVENTS, DEAD_LETTERS)
+WORKER_SOURCES = (*INPUT_TOPICS, STOCK_COMMANDS)
+SINK_SOURCES = (ACCEPTED_EVENTS, INVENTORY_MOVEMENTS, STOCK_SIGNALS, DEAD_LETTERS)
+ALL_TOPICS = (
+    *WORKER_SOURCES,
+    ACCEPTED_EVENTS,
+    STOCK_REPLIES,
+    INVENTORY_MOVEMENTS,
+    STOCK_SIGNALS,
+    DEAD_LETTERS,
+)
 
 INPUT_TOPIC_BY_EVENT_TYPE = {t: spec for spec in INPUT_TOPICS for t in spec.event_types}

@@ -115,3 +115,46 @@ def dead_letter_row(record: dict) -> tuple[str, dict]:
         "key": (record.get("key") or b"").decode("utf-8", "replace"),
         "received_at": record["received_at"],
     }
+
+
+def movement_rows(record: dict) -> list[tuple[str, dict]]:
+    """A ledger movement, and the level it leaves at its SKU and location."""
+    movement = {
+        name: record[name]
+        for name in (
+            "movement_id",
+            "event_id",
+            "sku",
+            "location_id",
+            "on_hand_delta",
+            "reserved_delta",
+            "reason",
+            "order_id",
+            "occurred_at",
+        )
+    }
+    level = {
+        "sku": record["sku"],
+        "location_id": record["location_id"],
+        "on_hand": record["on_hand"],
+        "reserved": record["reserved"],
+        "available": record["on_hand"] - record["reserved"],
+        "updated_at": record["occurred_at"],
+        "version": record["version"],
+    }
+    return [("inventory_movements", movement), ("inventory_levels", level)]
+
+
+def signal_row(record: dict) -> tuple[str, dict]:
+    return "stock_signals", {
+        "signal_id": record["signal_id"],
+        "kind": record["kind"],
+        "sku": record["sku"],
+        "location_id": record["location_id"],
+        "available": record["available"],
+        "reservations": [
+            (r["order_id"], r["line_id"], r["location_id"], r["quantity"])
+            for r in record["reservations"]
+        ],
+        "occurred_at": record["occurred_at"],
+    }

@@ -31,6 +31,12 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from connectors.clickhouse import rows as row_mapping
 from schemas.serde import AvroSerde, DecodeError
+from streams.topics import (
+    ACCEPTED_EVENTS,
+    DEAD_LETTERS,
+    INVENTORY_MOVEMENTS,
+    STOCK_SIGNALS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,31 +151,28 @@ class ClickHouseSink:
         )
 
 
-def pipeline_mappers(serde: AvroSerde, accepted_topic: str, dead_letter_topic: str) -> dict:
-    """The output topics of the pipeline and the rows each message becomes."""
+def pipeline_mappers(serde: AvroSerde, topic_prefix: str) -> dict[str, RowMapper]:
+    """The topics the sink reads (streams.topics.SINK_SOURCES) and the rows a message becomes."""
+    by_topic = {
+        ACCEPTED_EVENTS: lambda m, event_type, record: row_mapping.event_rows(
+            event_type, record, m.topic(), m.partition(), m.offset(), m.key()
+        ),
+        INVENTORY_MOVEMENTS: lambda m, _, record: row_mapping.movement_rows(record),
+        STOCK_SIGNALS: lambda m, _, record: [row_mapping.signal_row(record)],
+        DEAD_LETTERS: lambda m, _, record: [row_mapping.dead_letter_row(record)],
+    }
 
-    def accepted(message: Message) -> list[tuple[str, dict]]:
-        try:
-            event_type, record = serde.decode(message.value())
-        except DecodeError as exc:  # the worker validated it; only a lost schema gets here
-            return [_undecodable(message, str(exc))]
-        return row_mapping.event_rows(
-            event_type,
-            record,
-            message.topic(),
-            message.partition(),
-            message.offset(),
-            message.key(),
-        )
+    def decoded(rows_of) -> RowMapper:
+        def mapper(message: Message) -> list[tuple[str, dict]]:
+            try:
+                event_type, record = serde.decode(message.value())
+            except DecodeError as exc:  # the worker wrote it; only a lost schema gets here
+                return [_undecodable(message, str(exc))]
+            return rows_of(message, event_type, record)
 
-    def dead_letter(message: Message) -> list[tuple[str, dict]]:
-        try:
-            _, record = serde.decode(message.value())
-        except DecodeError as exc:
-            return [_undecodable(message, str(exc))]
-        return [row_mapping.dead_letter_row(record)]
+        return mapper
 
-    return {accepted_topic: accepted, dead_letter_topic: dead_letter}
+    return {spec.name(topic_prefix): decoded(rows_of) for spec, rows_of in by_topic.items()}
 
 
 def _undecodable(message: Message, error: str) -> tuple[str, dict]:

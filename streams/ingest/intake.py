@@ -7,7 +7,7 @@ dead-letter row unique).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.serde import AvroSerde, DecodeError
@@ -19,7 +19,7 @@ from streams.topics import TopicSpec
 class Accepted:
     event_type: str
     event_id: str
-    occurred_at: datetime
+    record: dict = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,15 @@ def examine(
         return Rejected(str(exc)), None
     if event_type not in topic.event_types:
         reason = f"{event_type} does not belong on the {topic.suffix} topic"
-        return Rejected(reason, event_type, record.get("event_id")), None
-    event_id = record["event_id"]
+        return Rejected(reason, event_type, record.get(topic.id_field)), None
+    event_id = record[topic.id_field]
     verdict = dedupe.verdict(first_seen_at(event_id), here)
     if verdict is dedupe.Verdict.DUPLICATE:
         return Duplicate(event_type, event_id), verdict
     found = validation.problems(event_type, record, key, topic)
     if found:
         return Rejected("; ".join(found), event_type, event_id), verdict
-    return Accepted(event_type, event_id, record["occurred_at"]), verdict
+    return Accepted(event_type, event_id, record), verdict
 
 
 def dead_letter_record(

@@ -85,8 +85,8 @@ def problems(event_type: str, record: dict, key: bytes | None, topic: TopicSpec)
     if event_type not in topic.event_types:
         return [f"{event_type} does not belong on the {topic.suffix} topic"]
     found = list(_RULES.get(event_type, lambda r: iter(()))(record))
-    if not _is_uuid(record["event_id"]):
-        found.append(f"event_id is not a UUID: {record['event_id']!r}")
+    if not _is_uuid(record[topic.id_field]):
+        found.append(f"{topic.id_field} is not a UUID: {record[topic.id_field]!r}")
     expected_key = str(record[topic.key])
     if key is None or key.decode("utf-8", "replace") != expected_key:
         found.append(f"message key {key!r} is not the event's {topic.key} {expected_key!r}")

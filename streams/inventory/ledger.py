@@ -2,9 +2,8 @@
 
 Every change of stock is a Movement (on-hand delta, reserved delta, why, for which order),
 so the stock of any SKU and location is the sum of its movements. The partition that owns a
-SKU owns its SkuStock: one value holding every location's position, the open reservations
-and how far each input source has been applied (which makes re-reads after a crash
-harmless: see `already_applied`).
+SKU owns its SkuStock: one value holding every location's position and the open
+reservations, written as one table record, so a change is never half applied.
 """
 
 from __future__ import annotations
@@ -61,8 +60,9 @@ class SkuStock:
     sku: str
     positions: dict[str, Position] = field(default_factory=dict)
     reservations: dict[str, int] = field(default_factory=dict)  # Reservation.key -> quantity
-    applied: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> last offset
     version: int = 0  # bumped by every change: the ClickHouse row version of its levels
+    low: set[str] = field(default_factory=set)  # locations signalled as low on stock
+    out: bool = False  # signalled as out of stock at every shipping location
 
     def position(self, location_id: str) -> Position:
         return self.positions.get(location_id, Position())
@@ -73,12 +73,26 @@ class SkuStock:
             sum(p.reserved for p in self.positions.values()),
         )
 
-    def already_applied(self, source: str, offset: int) -> bool:
-        """True for a message re-read after a crash: its effect is in this value already."""
-        return offset <= self.applied.get(source, -1)
+    def as_dict(self) -> dict:
+        return {
+            "sku": self.sku,
+            "positions": {loc: [p.on_hand, p.reserved] for loc, p in self.positions.items()},
+            "reservations": self.reservations,
+            "version": self.version,
+            "low": sorted(self.low),
+            "out": self.out,
+        }
 
-    def mark_applied(self, source: str, offset: int) -> None:
-        self.applied[source] = offset
+    @classmethod
+    def from_dict(cls, data: dict) -> SkuStock:
+        return cls(
+            sku=data["sku"],
+            positions={loc: Position(*p) for loc, p in data["positions"].items()},
+            reservations=dict(data["reservations"]),
+            version=data["version"],
+            low=set(data["low"]),
+            out=data["out"],
+        )
 
 
 @dataclass
@@ -233,3 +247,40 @@ def oversold_reservations(stock: SkuStock, location_id: str) -> list[tuple[Reser
             affected.append((reservation, quantity))
             excess -= quantity
     return affected
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: str  # low_stock | stock_out | oversold
+    sku: str
+    location_id: str  # "" for stock_out, which is about every shipping location
+    available: int
+    reservations: tuple[tuple[Reservation, int], ...] = ()
+
+
+def signals_after(
+    stock: SkuStock, change: Change, reorder_point: int, shipping_locations: set[str]
+) -> list[Signal]:
+    """Signals raised by a change, each once when its condition starts (and re-armed when it
+    ends): low stock at a location, stock-out across shipping locations, oversold."""
+    signals = []
+    for location in dict.fromkeys(m.location_id for m in change.movements):
+        position = stock.position(location)
+        if position.on_hand < position.reserved and any(
+            m.on_hand_delta < 0 and m.reserved_delta == 0
+            for m in change.movements
+            if m.location_id == location
+        ):
+            affected = tuple(oversold_reservations(stock, location))
+            signals.append(Signal("oversold", stock.sku, location, position.available, affected))
+        if position.available <= reorder_point and location not in stock.low:
+            stock.low.add(location)
+            signals.append(Signal("low_stock", stock.sku, location, position.available))
+        elif position.available > reorder_point:
+            stock.low.discard(location)
+    shipping = [stock.position(loc).available for loc in shipping_locations & set(stock.positions)]
+    out = not shipping or max(shipping) <= 0
+    if out and not stock.out and shipping:
+        signals.append(Signal("stock_out", stock.sku, "", max(shipping)))
+    stock.out = out and bool(shipping)
+    return signals

@@ -39,9 +39,9 @@ PLACED_KEY = PLACED["order_id"].encode()
 
 def test_valid_sample_is_accepted():
     outcome, verdict = examine(SERDE, topics.ORDERS, PLACED_KEY, PLACED_BYTES, HERE, never_seen)
-    assert outcome == Accepted("OrderPlaced", PLACED["event_id"], PLACED["occurred_at"])
+    assert outcome == Accepted("OrderPlaced", PLACED["event_id"], PLACED)
     assert verdict is Verdict.NEW
-    assert outcome.occurred_at.tzinfo is not None
+    assert outcome.record["occurred_at"].tzinfo is not None
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{e['type']}-{e['event_id'][:8]}")

@@ -1,0 +1,144 @@
+"""Thin Faust glue for inventory: the stock table, the locations table, and the handlers the
+intake agents call for inventory events, stock commands and location updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import faust
+from prometheus_client import Counter
+
+from oms.settings import Settings
+from schemas.serde import AvroSerde
+from streams.inventory.ledger import (
+    Change,
+    LedgerError,
+    Reservation,
+    Signal,
+    SkuStock,
+    StockCommand,
+    apply_command,
+    apply_inventory_event,
+    signals_after,
+)
+from streams.topics import INVENTORY_MOVEMENTS, STOCK_REPLIES, STOCK_SIGNALS
+
+STOCK_SIGNALS_TOTAL = Counter("oms_stock_signals_total", "Stock signals raised, by kind", ["kind"])
+RESERVATIONS_TOTAL = Counter(
+    "oms_stock_reservations_total", "Reserve commands, by outcome", ["outcome"]
+)
+
+
+def _locations_of(event_type: str, record: dict) -> Iterable[str]:
+    if event_type == "InventoryTransferred":
+        return (record["from_location_id"], record["to_location_id"])
+    return (record["location_id"],)
+
+
+class InventoryService:
+    def __init__(self, app: faust.App, settings: Settings, serde: AvroSerde) -> None:
+        self.settings = settings
+        self.serde = serde
+        # sku -> SkuStock.as_dict(); partitioned like the inventory and stock-command topics
+        self.stock = app.Table("stock", key_type=str, default=None)
+        # location_id -> ships_orders; every worker holds every location
+        self.locations = app.GlobalTable("locations", key_type=str, default=None)
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        prefix = settings.topic_prefix
+        self.movements = app.topic(INVENTORY_MOVEMENTS.name(prefix), **raw)
+        self.signals = app.topic(STOCK_SIGNALS.name(prefix), **raw)
+        self.replies = app.topic(STOCK_REPLIES.name(prefix), **raw)
+
+    def handlers(self) -> dict:
+        return {
+            "locations": self.on_location,
+            "inventory": self.on_inventory_event,
+            "stock-commands": self.on_stock_command,
+        }
+
+    def load(self, sku: str) -> SkuStock:
+        stored = self.stock.get(sku)
+        return SkuStock.from_dict(stored) if stored else SkuStock(sku)
+
+    def shipping_locations(self) -> set[str]:
+        return {loc for loc, ships in self.locations.items() if ships}
+
+    async def on_location(self, _event_type: str, record: dict) -> None:
+        self.locations[record["location_id"]] = record["ships_orders"]
+
+    async def on_inventory_event(self, event_type: str, record: dict) -> str | None:
+        unknown = [loc for loc in _locations_of(event_type, record) if loc not in self.locations]
+        if unknown:
+            return f"unknown location {', '.join(unknown)}"
+        stock = self.load(record["sku"])
+        change = apply_inventory_event(stock, event_type, record)
+        await self._commit(stock, change, record["event_id"], record["occurred_at"])
+        return None
+
+    async def on_stock_command(self, _event_type: str, record: dict) -> str | None:
+        command = StockCommand(
+            command_id=record["command_id"],
+            action=record["action"],
+            sku=record["sku"],
+            reservation=Reservation(record["order_id"], record["line_id"], record["location_id"]),
+            quantity=record["quantity"],
+            occurred_at=record["occurred_at"],
+        )
+        stock = self.load(command.sku)
+        try:
+            change, granted = apply_command(stock, command)
+        except LedgerError as exc:
+            return str(exc)
+        if command.action == "reserve":
+            RESERVATIONS_TOTAL.labels("granted" if granted else "refused").inc()
+        available = stock.position(command.reservation.location_id).available
+        reply = {**record, "granted": granted, "available_after": available}
+        await self.replies.send(
+            key=record["order_id"].encode(), value=self.serde.encode("StockReply", reply)
+        )
+        await self._commit(stock, change, command.command_id, command.occurred_at)
+        return None
+
+    async def _commit(self, stock: SkuStock, change: Change, cause_id: str, at) -> None:
+        if not change.movements:
+            return
+        signals = signals_after(
+            stock, change, self.settings.reorder_point_for(stock.sku), self.shipping_locations()
+        )
+        self.stock[stock.sku] = stock.as_dict()
+        key = stock.sku.encode()
+        for movement in change.movements:
+            position = stock.position(movement.location_id)
+            record = {
+                **movement.__dict__,
+                "on_hand": position.on_hand,
+                "reserved": position.reserved,
+                "version": stock.version,
+            }
+            await self.movements.send(key=key, value=self.serde.encode("InventoryMovement", record))
+        for signal in signals:
+            STOCK_SIGNALS_TOTAL.labels(signal.kind).inc()
+            await self.signals.send(
+                key=key,
+                value=self.serde.encode("StockSignal", _signal_record(signal, cause_id, at)),
+            )
+
+
+def _signal_record(signal: Signal, cause_id: str, at) -> dict:
+    return {
+        "signal_id": f"{cause_id}/{signal.kind}/{signal.location_id}",
+        "kind": signal.kind,
+        "sku": signal.sku,
+        "location_id": signal.location_id,
+        "available": signal.available,
+        "occurred_at": at,
+        "reservations": [
+            {
+                "order_id": r.order_id,
+                "line_id": r.line_id,
+                "location_id": r.location_id,
+                "quantity": quantity,
+            }
+            for r, quantity in signal.reservations
+        ],
+    }
