@@ -17,8 +17,10 @@ from oms.settings import Settings
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the pipeline.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker.")
+inventory_app = typer.Typer(no_args_is_help=True, help="Stock ledger tools.")
 app.add_typer(topics_app, name="topics")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(inventory_app, name="inventory")
 console = Console()
 
 StateDir = Annotated[Path | None, typer.Option(help="where local state lives [env OMS_STATE_DIR]")]
@@ -195,6 +197,40 @@ def bench(
         table.add_row(m.name, str(m.events), f"{m.seconds:.2f}", f"{m.rate:,.0f}", rss)
     console.print(table)
     console.print(f"first slice / raw: {full.rate / raw.rate:.2%}")
+
+
+@inventory_app.command("reconcile")
+def inventory_reconcile(
+    clickhouse: ClickHouseUrl = None,
+    state_dir: StateDir = None,
+    worker: Annotated[
+        str | None, typer.Option(help="a running worker's web URL, to compare its live table")
+    ] = None,
+) -> None:
+    """Rebuild stock from the ClickHouse ledger; compare with inventory_levels (and a worker)."""
+    from rich.table import Table
+
+    from connectors.clickhouse import reconcile
+    from connectors.clickhouse.client import open_client
+
+    settings = load_settings(clickhouse_url=clickhouse, state_dir=state_dir)
+    client = open_client(settings.resolved_clickhouse_url)
+    ledger = reconcile.ledger_stock(client)
+    found = reconcile.differences("inventory_levels", ledger, reconcile.level_stock(client))
+    if worker:
+        live = reconcile.live_stock(worker, {sku for sku, _ in ledger})
+        found += reconcile.differences("worker table", ledger, live)
+    console.print(f"{len(ledger)} SKU x location positions in the ledger")
+    if not found:
+        console.print("no differences")
+        return
+    table = Table(title="differences: (on hand, reserved)")
+    for column in ("source", "sku", "location", "ledger", "reported"):
+        table.add_column(column)
+    for d in found:
+        table.add_row(d.source, d.sku, d.location_id, str(d.ledger), str(d.reported))
+    console.print(table)
+    raise typer.Exit(1)
 
 
 @topics_app.command("create")

@@ -1,23 +1,24 @@
 """Every `oms` command and subcommand answers --help."""
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from oms.cli import app
 
-COMMANDS = [
-    [],
-    ["run"],
-    ["worker"],
-    ["sink"],
-    ["migrate"],
-    ["sql"],
-    ["bench"],
-    ["topics"],
-    ["topics", "create"],
-    ["kafka"],
-    ["kafka", "start"],
-]
+
+def _paths(command, path: tuple[str, ...] = ()):
+    yield list(path)
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _paths(sub, (*path, name))
+
+
+COMMANDS = list(_paths(typer.main.get_command(app)))
+
+
+def test_the_commands_are_all_there():
+    names = {" ".join(c) for c in COMMANDS}
+    assert {"run", "worker", "sink", "topics create", "inventory reconcile", "bench"} <= names
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "oms")
