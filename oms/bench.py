@@ -36,7 +36,7 @@ class Measurement:
 
 def publish(settings: Settings, count: int, seed: int) -> None:
     create_topics(settings)
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "log_level": 3})
+    producer = Producer(settings.producer_config())
     publish_events(producer, settings.topic_prefix, synthetic_events(count, seed), "bench")
 
 

@@ -21,9 +21,7 @@ def run_file(settings: Settings, events: Path, console: Console) -> ReplaySummar
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     total = sum(1 for _ in read_lines(events))
     with kafka_for(settings), LocalPipeline(settings) as pipeline:
-        producer = Producer(
-            {**settings.kafka_client_config(), "enable.idempotence": True, "log_level": 3}
-        )
+        producer = Producer(settings.producer_config())
         replayer = Replayer(producer, AvroSerde(), settings.topic_prefix, pipeline.wait_processed)
         columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
                 config[key] = str(path)
         return config
 
+    def producer_config(self) -> dict[str, str | int | bool]:
+        """confluent-kafka producers: idempotent, and partitioning keys as Java clients and
+        aiokafka (Faust) do, so a SKU's events and commands land in the same partition."""
+        return {
+            **self.kafka_client_config(),
+            "partitioner": "murmur2_random",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "log_level": 3,
+        }
+
     def require_bootstrap(self) -> str:
         if not self.kafka_bootstrap_servers:
             raise RuntimeError(

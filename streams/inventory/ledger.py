@@ -77,7 +77,7 @@ class SkuStock:
         return {
             "sku": self.sku,
             "positions": {loc: [p.on_hand, p.reserved] for loc, p in self.positions.items()},
-            "reservations": self.reservations,
+            "reservations": dict(self.reservations),
             "version": self.version,
             "low": sorted(self.low),
             "out": self.out,
@@ -231,7 +231,7 @@ def apply_command(stock: SkuStock, command: StockCommand) -> tuple[Change, bool]
 
 
 def oversold_reservations(stock: SkuStock, location_id: str) -> list[tuple[Reservation, int]]:
-    """Where on hand fell below reserved: the reservations (newest last) that no longer fit.
+    """Where on hand fell below reserved: the reservations, newest first, that no longer fit.
 
     Releasing them, newest first, until reserved <= on hand, would make the position whole;
     they are published so that orders can be re-planned.
@@ -266,7 +266,7 @@ def signals_after(
     signals = []
     for location in dict.fromkeys(m.location_id for m in change.movements):
         position = stock.position(location)
-        if position.on_hand < position.reserved and any(
+        if position.reserved > max(position.on_hand, 0) and any(
             m.on_hand_delta < 0 and m.reserved_delta == 0
             for m in change.movements
             if m.location_id == location

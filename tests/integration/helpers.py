@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def producer(settings: Settings) -> Producer:
-    return Producer({**settings.kafka_client_config(), "enable.idempotence": True, "log_level": 3})
+    return Producer(settings.producer_config())
 
 
 def replay_file(settings: Settings, path: Path, wait_processed=None):

@@ -466,11 +466,6 @@ def test_as_dict_round_trips_through_json():
     assert restored.as_dict() == stock.as_dict()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SkuStock.as_dict() returns the live reservations dict (not a copy), so a "
-    "dict taken earlier changes when the stock changes later",
-)
 def test_as_dict_is_a_snapshot():
     stock = stocked(L1=10)
     data = stock.as_dict()
