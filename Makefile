@@ -28,7 +28,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/oms bench
+	$(BIN)/oms bench slice
+	$(BIN)/oms bench inventory
 
 clean:
 	rm -rf $(VENV) .oms-state

@@ -1,16 +1,22 @@
-"""`oms bench`: events/s of raw consume+decode against the first slice, in one run.
+"""`oms bench ...`: measurements printed as numbers, each against a baseline of the same run.
 
-Both measurements read the same N events from the same broker, so the ratio means
-something on a shared machine even when the absolute numbers drift.
+Every measurement reads the same events from the same broker as its baseline (raw
+consume+decode, the Python floor), so ratios mean something on a shared machine even when
+the absolute numbers drift.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.sources.replay import publish_events
 from connectors.sources.synthetic import synthetic_events
@@ -19,7 +25,7 @@ from oms.kafka_admin import GroupProgress, create_topics
 from oms.pipeline import LocalPipeline
 from oms.settings import Settings
 from schemas.serde import AvroSerde
-from streams.topics import INPUT_TOPICS
+from streams.topics import INPUT_TOPICS, INVENTORY, LOCATIONS
 
 
 @dataclass
@@ -99,3 +105,137 @@ def peak_rss_mib(pid: int) -> float | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def publish_records(settings: Settings, topic: str, records: Iterable[tuple[str, dict, str]]):
+    """Avro straight from records (event type, record, key): the fast path for bulk loads."""
+    serde = AvroSerde()
+    producer = Producer(settings.producer_config())
+    for event_type, record, key in records:
+        while True:
+            try:
+                producer.produce(topic, serde.encode(event_type, record), key.encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    producer.flush()
+
+
+def receipts(count: int, skus: int) -> Iterator[tuple[str, dict, str]]:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    for n in range(count):
+        sku = f"SKU-{n % skus}"
+        record = {
+            "event_id": str(uuid.UUID(int=n + 1, version=4)),
+            "occurred_at": at,
+            "source": None,
+            "sku": sku,
+            "location_id": "WH-1",
+            "quantity": 1 + n % 7,
+            "reference": "PO-1",
+        }
+        yield "InventoryReceived", record, sku
+
+
+def inventory_throughput(settings: Settings, count: int) -> Measurement:
+    """Inventory events through intake and the stock table (movements out), worker only."""
+    inventory = INVENTORY.name(settings.topic_prefix)
+    with LocalPipeline(settings, timeout=1800) as pipeline:
+        location = location_record("WH-1")
+        publish_records(settings, LOCATIONS.name(settings.topic_prefix), [location])
+        progress = GroupProgress(settings, settings.app_id)
+        partitions = progress.partitions([inventory])
+        publish_records(settings, inventory, receipts(count, skus=max(count // 5, 1)))
+        processes.wait_for(
+            lambda: sum(progress.committed(partitions).values()) > 0,
+            pipeline.children,
+            300,
+            "the worker's first commit",
+        )
+        started = time.perf_counter()
+        done_at_start = sum(progress.committed(partitions).values())
+        processes.wait_for(
+            lambda: progress.lag([inventory]) == 0, pipeline.children, 1800, "the stock table"
+        )
+        elapsed = time.perf_counter() - started
+        progress.close()
+        rss = peak_rss_mib(pipeline.worker.process.pid)
+    return Measurement(
+        "inventory events through the stock table (1 worker)", count - done_at_start, elapsed, rss
+    )
+
+
+def location_record(location_id: str) -> tuple[str, dict, str]:
+    record = {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "source": None,
+        "location_id": location_id,
+        "name": location_id,
+        "kind": "warehouse",
+        "latitude": 40.0,
+        "longitude": -74.0,
+        "country": "US",
+        "postal_code": "00000",
+        "ships_orders": True,
+    }
+    return "LocationUpserted", record, location_id
+
+
+def stock_table_recovery(settings: Settings, keys: int) -> Measurement:
+    """Writes a stock changelog of `keys` SKU x location positions (as Faust writes them: JSON
+    keys and values), then times a fresh worker from start to 'Worker ready' (recovery done)
+    and reads its RSS."""
+    changelog = f"{settings.app_id}-stock-changelog"
+    admin = AdminClient(settings.kafka_client_config())
+    admin.create_topics(
+        [
+            NewTopic(
+                changelog,
+                settings.topic_partitions,
+                settings.topic_replication_factor,
+                config={"cleanup.policy": "compact"},
+            )
+        ]
+    )[changelog].result()
+    producer = Producer(settings.producer_config())
+    for n in range(keys):
+        sku = f"SKU-{n}"
+        value = json.dumps(
+            {
+                "sku": sku,
+                "positions": {"WH-1": [n % 50, 0]},
+                "reservations": {},
+                "version": 1,
+                "low": [],
+                "out": False,
+            }
+        ).encode()
+        while True:
+            try:
+                producer.produce(changelog, value, json.dumps(sku).encode())
+                break
+            except BufferError:
+                producer.poll(0.1)
+    producer.flush()
+    worker = processes.worker(settings.model_copy(update={"log_level": "info"}), "recovery")
+    started = time.perf_counter()
+    worker.start()
+    try:
+        processes.wait_for(
+            lambda: "Worker ready" in worker.log_path.read_text(errors="replace"),
+            [worker],
+            1800,
+            "recovery",
+        )
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_mib(worker.process.pid)
+    finally:
+        worker.stop()
+    return Measurement(
+        f"stock table recovery of {keys:,} SKU x location keys (changelog records)",
+        keys,
+        elapsed,
+        rss,
+    )

@@ -18,9 +18,11 @@ app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_loc
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the pipeline.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker.")
 inventory_app = typer.Typer(no_args_is_help=True, help="Stock ledger tools.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: numbers, not tests.")
 app.add_typer(topics_app, name="topics")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(bench_app, name="bench")
 console = Console()
 
 StateDir = Annotated[Path | None, typer.Option(help="where local state lives [env OMS_STATE_DIR]")]
@@ -159,29 +161,44 @@ def sql(
         print("\t".join(str(v) for v in row))
 
 
-@app.command()
-def bench(
-    events: Annotated[int, typer.Option(help="synthetic events to publish and read")] = 50_000,
-    state_dir: StateDir = None,
-    bootstrap_servers: Bootstrap = None,
-) -> None:
-    """Print events/s: raw consume+decode vs the first slice (worker + sink), same events."""
-    import os
+def _bench_settings(state_dir: Path | None, bootstrap_servers: str | None) -> Settings:
     import time
 
-    from rich.table import Table
-
-    from oms.bench import first_slice, publish, raw_consume_decode
-    from oms.localkafka import kafka_for
-
     run_id = f"bench-{int(time.time())}"
-    settings = load_settings(
+    return load_settings(
         state_dir=state_dir or Path(".oms-state") / run_id,
         kafka_bootstrap_servers=bootstrap_servers,
         topic_prefix=f"{run_id}.",
         app_id=run_id,
         sink_group_id=f"{run_id}-sink",
     )
+
+
+def _print_measurements(title: str, measurements) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("measurement", "count", "seconds", "per second", "worker peak RSS MiB"):
+        table.add_column(column, justify="left" if column == "measurement" else "right")
+    for m in measurements:
+        rss = f"{m.peak_rss_mib:.0f}" if m.peak_rss_mib else "-"
+        table.add_row(m.name, f"{m.events:,}", f"{m.seconds:.2f}", f"{m.rate:,.0f}", rss)
+    console.print(table)
+
+
+@bench_app.command("slice")
+def bench_slice(
+    events: Annotated[int, typer.Option(help="synthetic events to publish and read")] = 50_000,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Events/s: raw consume+decode vs the first slice (worker + sink), same events."""
+    import os
+
+    from oms.bench import first_slice, publish, raw_consume_decode
+    from oms.localkafka import kafka_for
+
+    settings = _bench_settings(state_dir, bootstrap_servers)
     with kafka_for(settings):
         with console.status(f"publishing {events} events"):
             publish(settings, events, seed=os.getpid())
@@ -189,14 +206,37 @@ def bench(
             raw = raw_consume_decode(settings, events)
         with console.status("first slice: worker + sink"):
             full = first_slice(settings, events)
-    table = Table(title=f"oms bench: {events} events, {settings.topic_partitions} partitions")
-    for column in ("measurement", "events", "seconds", "events/s", "worker peak RSS MiB"):
-        table.add_column(column, justify="left" if column == "measurement" else "right")
-    for m in (raw, full):
-        rss = f"{m.peak_rss_mib:.0f}" if m.peak_rss_mib else "-"
-        table.add_row(m.name, str(m.events), f"{m.seconds:.2f}", f"{m.rate:,.0f}", rss)
-    console.print(table)
+    _print_measurements(f"oms bench slice: {settings.topic_partitions} partitions", [raw, full])
     console.print(f"first slice / raw: {full.rate / raw.rate:.2%}")
+
+
+@bench_app.command("inventory")
+def bench_inventory(
+    events: Annotated[int, typer.Option(help="inventory events through the table")] = 50_000,
+    keys: Annotated[int, typer.Option(help="SKU x location keys for recovery")] = 1_000_000,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Inventory events/s through the stock table, table recovery speed, worker RSS."""
+    from oms.bench import inventory_throughput, raw_consume_decode, stock_table_recovery
+    from oms.localkafka import kafka_for
+
+    settings = _bench_settings(state_dir, bootstrap_servers)
+    with kafka_for(settings):
+        with console.status(f"inventory: {events} events through the stock table"):
+            table = inventory_throughput(settings, events)
+        with console.status("raw consume + decode of the same events"):
+            raw = raw_consume_decode(settings, events + 1)
+        recovery_settings = settings.model_copy(
+            update={
+                "app_id": f"{settings.app_id}-recovery",
+                "state_dir": settings.state_dir / "recovery",
+            }
+        )
+        with console.status(f"recovery of {keys:,} keys"):
+            recovery = stock_table_recovery(recovery_settings, keys)
+    _print_measurements("oms bench inventory", [raw, table, recovery])
+    console.print(f"stock table / raw: {table.rate / raw.rate:.2%}")
 
 
 @inventory_app.command("reconcile")
