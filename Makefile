@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test lint bench setup clean ops-tools helm-alerts
 
 setup: $(STAMP)
 
@@ -22,10 +22,30 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/oms run --events samples/day.jsonl
 
-test: $(STAMP)
+test: $(STAMP) ops-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -p no:cacheprovider
+
+# promtool (Debian's prometheus package) and helm (built from the Go module proxy) for the
+# tests in tests/ops; each is installed only when missing, so a second run does nothing.
+HELM_VERSION := v3.22.0
+TOOLS_BIN := $(HOME)/.cache/oms-stream/bin
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+ops-tools:
+	@command -v promtool >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends prometheus)
+	@test -x $(TOOLS_BIN)/helm || command -v helm >/dev/null || \
+		GOBIN=$(TOOLS_BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@promtool --version 2>&1 | head -1
+	@($(TOOLS_BIN)/helm version --short 2>/dev/null || helm version --short) | sed 's/^/helm /'
+
+# The Helm chart's PrometheusRule is rendered from a copy of the one rule file
+# (tests/ops checks that the copy is identical; run this after editing the rules).
+helm-alerts:
+	cp dashboards/prometheus/alerts.yml helm/oms/files/alerts.yml
 
 bench: $(STAMP)
 	$(BIN)/oms bench slice

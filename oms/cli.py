@@ -76,10 +76,9 @@ def worker(
     web_port: Annotated[int | None, typer.Option(help="[env OMS_WEB_PORT]")] = None,
 ) -> None:
     """Run a Faust worker against the configured Kafka."""
-    import faust
-
     from streams.app import create_app
     from streams.local_state import open_local_state, record_clean_shutdown
+    from streams.worker import Worker
 
     settings = load_settings(
         state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers, web_port=web_port
@@ -88,7 +87,7 @@ def worker(
     table_dir = Path(faust_app.conf.tabledir)
     open_local_state(table_dir)
     try:
-        faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+        Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
     except SystemExit as stopped:
         if stopped.code in (0, None):
             record_clean_shutdown(table_dir)
@@ -105,6 +104,7 @@ def sink(
     from connectors.clickhouse.client import describe, open_client
     from connectors.clickhouse.migrations import migrate
     from connectors.clickhouse.sink import ClickHouseSink, pipeline_mappers
+    from connectors.clickhouse.status import serve_status
     from schemas.serde import make_serde
 
     settings = load_settings(
@@ -127,6 +127,7 @@ def sink(
         batch_size=settings.sink_batch_size,
         flush_interval=settings.sink_flush_interval,
     )
+    serve_status(settings.web_host, settings.sink_metrics_port, lambda: sink_.healthy)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

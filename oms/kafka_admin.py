@@ -68,13 +68,16 @@ class GroupProgress:
         return [TopicPartition(t, p) for t in topics for p in metadata[t].partitions]
 
     def lag(self, topics: list[str]) -> int:
-        partitions = self.partitions(topics)
+        return sum(self.partition_lag(self.partitions(topics)).values())
+
+    def partition_lag(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
         committed = self.committed(partitions)
-        total = 0
+        lag = {}
         for tp in partitions:
             _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
-            total += max(high - committed[(tp.topic, tp.partition)], 0)
-        return total
+            key = (tp.topic, tp.partition)
+            lag[key] = max(high - committed[key], 0)
+        return lag
 
     def close(self) -> None:
         self._consumer.close()

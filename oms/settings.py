@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     sink_group_id: str = "oms-clickhouse-sink"
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_interval: float = Field(default=1.0, gt=0, description="seconds")
+    sink_metrics_port: int = Field(default=9108, description="the sink's /metrics and /health")
 
     # --- Inventory -----------------------------------------------------------------------
     reorder_point: int = Field(default=5, ge=0, description="low stock at available <= this")

@@ -27,17 +27,21 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
+        Table="streams.tables:Table",
+        GlobalTable="streams.tables:GlobalTable",
         processing_guarantee="exactly_once",
     )
     from schemas.serde import make_serde
     from streams.ingest.agents import register_intake
     from streams.inventory.agents import InventoryService
+    from streams.monitoring import register_monitoring
     from streams.web import register_pages
 
     serde = make_serde(settings.schema_registry_url)
     inventory = InventoryService(app, settings, serde)
     register_intake(app, settings, serde, inventory.handlers())
     register_pages(app, inventory)
+    register_monitoring(app, settings)
     return app
 
 

@@ -6,12 +6,22 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.inventory.agents import InventoryService
+from streams.monitoring import is_ready
 
 
 def register_pages(app: faust.App, inventory: InventoryService) -> None:
     @app.page("/metrics")
     async def metrics(web, request):
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health/live")
+    async def live(web, request):
+        return web.json({"live": True})
+
+    @app.page("/health/ready")
+    async def ready(web, request):
+        ok = is_ready(app)
+        return web.json({"ready": ok}, status=200 if ok else 503)
 
     @app.page("/stock/{sku}/")
     @app.table_route(table=inventory.stock, match_info="sku")

@@ -55,6 +55,7 @@ def settings(kafka_bootstrap, tmp_path) -> Settings:
         sink_group_id=f"oms-test-sink-{n}-{os.getpid()}",
         state_dir=tmp_path / "state",
         web_port=_free_port(),
+        sink_metrics_port=_free_port(),
         commit_interval=0.05,
         session_timeout=6,
         sink_flush_interval=0.2,

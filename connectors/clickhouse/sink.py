@@ -30,6 +30,7 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from connectors.clickhouse import rows as row_mapping
+from connectors.clickhouse import status
 from schemas.serde import AvroSerde, DecodeError
 from streams.topics import (
     ACCEPTED_EVENTS,
@@ -89,8 +90,7 @@ class ClickHouseSink:
             }
         )
         self._revoked: set[tuple[str, int]] = set()
-        self.rows_written = 0
-        self.batches_written = 0
+        self.healthy = True  # the last insert went through (readiness)
 
     def _on_revoke(self, _consumer, partitions: list[TopicPartition]) -> None:
         self._revoked.update((tp.topic, tp.partition) for tp in partitions)
@@ -117,17 +117,32 @@ class ClickHouseSink:
         self._revoked.clear()
         if self._write(batch):
             self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+            self._observe_lag()
         return batch.messages
+
+    def _observe_lag(self) -> None:
+        lag: dict[str, int] = defaultdict(int)
+        for tp in self.consumer.assignment():
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            position = self.consumer.position([tp])[0].offset
+            if high >= 0 and position >= 0:
+                lag[tp.topic] += max(high - position, 0)
+        for topic, behind in lag.items():
+            status.LAG.labels(topic).set(behind)
 
     def _write(self, batch: Batch) -> bool:
         backoff = 0.5
         while True:
             try:
-                for table, table_rows in batch.rows.items():
-                    self._insert(table, table_rows, batch.dedup_token(table))
+                with status.BATCH_SECONDS.time():
+                    for table, table_rows in batch.rows.items():
+                        self._insert(table, table_rows, batch.dedup_token(table))
                 break
-            except Exception as exc:
+            except Exception as exc:  # any failure of the store is retried
                 log.warning("ClickHouse insert failed, retrying in %.1fs: %s", backoff, exc)
+                status.FAILURES.inc()
+                status.PAUSED.set(1)
+                self.healthy = False
                 self.consumer.pause(self.consumer.assignment())
                 deadline = time.monotonic() + backoff
                 while time.monotonic() < deadline:
@@ -137,8 +152,12 @@ class ClickHouseSink:
                     log.warning("partitions revoked during retry; the new owner re-reads them")
                     return False
                 backoff = min(backoff * 2, self.max_backoff)
-        self.batches_written += 1
-        self.rows_written += sum(len(r) for r in batch.rows.values())
+        status.PAUSED.set(0)
+        status.BATCHES.inc()
+        status.LAST_SUCCESS.set_to_current_time()
+        for table, table_rows in batch.rows.items():
+            status.ROWS.labels(table).inc(len(table_rows))
+        self.healthy = True
         return True
 
     def _insert(self, table: str, table_rows: list[dict], token: str) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import faust
 
 from oms.settings import Settings
 from schemas.serde import AvroSerde
+from streams import metrics
 from streams.ingest import dedupe, intake
 from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS, WORKER_SOURCES, TopicKind, TopicSpec
 
@@ -52,9 +54,14 @@ def register_intake(
                     refused = await handler(outcome.event_type, outcome.record)
                     if refused:
                         outcome = intake.Rejected(refused, outcome.event_type, outcome.event_id)
-                if isinstance(outcome, intake.Accepted) and spec.kind is TopicKind.INPUT:
-                    await accepted.send(key=message.key, value=message.value)
+                if isinstance(outcome, intake.Accepted):
+                    _count_accepted(spec, outcome)
+                    if spec.kind is TopicKind.INPUT:
+                        await accepted.send(key=message.key, value=message.value)
+                elif isinstance(outcome, intake.Duplicate):
+                    metrics.EVENTS_DUPLICATE.labels(spec.suffix).inc()
                 elif isinstance(outcome, intake.Rejected):
+                    metrics.EVENTS_DEAD_LETTERED.labels(spec.suffix).inc()
                     record = intake.dead_letter_record(
                         outcome,
                         message.topic,
@@ -75,3 +82,11 @@ def register_intake(
 
     for spec in WORKER_SOURCES:
         make_agent(spec)
+
+
+def _count_accepted(spec: TopicSpec, outcome: intake.Accepted) -> None:
+    metrics.EVENTS_PROCESSED.labels(spec.suffix, outcome.event_type).inc()
+    occurred_at = outcome.record.get("occurred_at")
+    if occurred_at is not None:
+        delay = (datetime.now(UTC) - occurred_at).total_seconds()
+        metrics.EVENT_DELAY.labels(spec.suffix).observe(max(delay, 0.0))

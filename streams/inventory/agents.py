@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import faust
-from prometheus_client import Counter
 
 from oms.settings import Settings
 from schemas.serde import AvroSerde
+from streams import metrics
 from streams.inventory.ledger import (
     Change,
     LedgerError,
@@ -22,11 +22,6 @@ from streams.inventory.ledger import (
     signals_after,
 )
 from streams.topics import INVENTORY_MOVEMENTS, STOCK_REPLIES, STOCK_SIGNALS
-
-STOCK_SIGNALS_TOTAL = Counter("oms_stock_signals_total", "Stock signals raised, by kind", ["kind"])
-RESERVATIONS_TOTAL = Counter(
-    "oms_stock_reservations_total", "Reserve commands, by outcome", ["outcome"]
-)
 
 
 def _locations_of(event_type: str, record: dict) -> Iterable[str]:
@@ -90,7 +85,7 @@ class InventoryService:
         except LedgerError as exc:
             return str(exc)
         if command.action == "reserve":
-            RESERVATIONS_TOTAL.labels("granted" if granted else "refused").inc()
+            metrics.STOCK_RESERVATIONS.labels("granted" if granted else "refused").inc()
         available = stock.position(command.reservation.location_id).available
         reply = {**record, "granted": granted, "available_after": available}
         await self.replies.send(
@@ -102,9 +97,12 @@ class InventoryService:
     async def _commit(self, stock: SkuStock, change: Change, cause_id: str, at) -> None:
         if not change.movements:
             return
+        was_out = stock.out
         signals = signals_after(
             stock, change, self.settings.reorder_point_for(stock.sku), self.shipping_locations()
         )
+        if stock.out != was_out:
+            metrics.STOCK_OUT_SKUS.inc(1 if stock.out else -1)
         self.stock[stock.sku] = stock.as_dict()
         key = stock.sku.encode()
         for movement in change.movements:
@@ -117,7 +115,7 @@ class InventoryService:
             }
             await self.movements.send(key=key, value=self.serde.encode("InventoryMovement", record))
         for signal in signals:
-            STOCK_SIGNALS_TOTAL.labels(signal.kind).inc()
+            metrics.STOCK_SIGNALS.labels(signal.kind).inc()
             await self.signals.send(
                 key=key,
                 value=self.serde.encode("StockSignal", _signal_record(signal, cause_id, at)),
