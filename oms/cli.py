@@ -76,22 +76,15 @@ def worker(
     web_port: Annotated[int | None, typer.Option(help="[env OMS_WEB_PORT]")] = None,
 ) -> None:
     """Run a Faust worker against the configured Kafka."""
+    import faust
+
     from streams.app import create_app
-    from streams.local_state import open_local_state, record_clean_shutdown
-    from streams.worker import Worker
 
     settings = load_settings(
         state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers, web_port=web_port
     )
     faust_app = create_app(settings)
-    table_dir = Path(faust_app.conf.tabledir)
-    open_local_state(table_dir)
-    try:
-        Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
-    except SystemExit as stopped:
-        if stopped.code in (0, None):
-            record_clean_shutdown(table_dir)
-        raise
+    faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
 
 
 @app.command()

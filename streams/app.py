@@ -22,14 +22,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.session_timeout / 4,
         producer_acks=-1,
-        producer_linger=0.01,  # batch produce requests: one per event costs half the worker
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
-        Table="streams.tables:Table",
-        GlobalTable="streams.tables:GlobalTable",
-        processing_guarantee="exactly_once",
     )
     from schemas.serde import make_serde
     from streams.ingest.agents import register_intake

@@ -22,6 +22,7 @@ def is_ready(app: faust.App) -> bool:
 def register_monitoring(app: faust.App, settings: Settings, interval: float = 5.0) -> None:
     progress: GroupProgress | None = None
     prefix = settings.topic_prefix
+    reported: set[tuple[str, str]] = set()  # lag series this worker publishes
 
     def lag_of(partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
         nonlocal progress
@@ -41,8 +42,12 @@ def register_monitoring(app: faust.App, settings: Settings, interval: float = 5.
             for tp in app.consumer.assignment()
             if tp.topic.startswith(prefix)
         ]
-        if not owned:
-            return
-        lags = await asyncio.get_running_loop().run_in_executor(None, lag_of, owned)
-        for (topic, partition), lag in lags.items():
-            metrics.CONSUMER_LAG.labels(topic.removeprefix(prefix), str(partition)).set(lag)
+        loop = asyncio.get_running_loop()
+        lags = await loop.run_in_executor(None, lag_of, owned) if owned else {}
+        current = {(t.removeprefix(prefix), str(p)): lag for (t, p), lag in lags.items()}
+        for labels, lag in current.items():
+            metrics.CONSUMER_LAG.labels(*labels).set(lag)
+        for gone in reported - set(current):  # partitions moved to another worker
+            metrics.CONSUMER_LAG.remove(*gone)
+        reported.clear()
+        reported.update(current)

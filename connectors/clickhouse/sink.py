@@ -147,6 +147,7 @@ class ClickHouseSink:
                 deadline = time.monotonic() + backoff
                 while time.monotonic() < deadline:
                     self.consumer.poll(0.1)  # keeps group membership, serves rebalances
+                self._observe_lag()
                 self.consumer.resume(self.consumer.assignment())
                 if self._revoked & set(batch.ranges):
                     log.warning("partitions revoked during retry; the new owner re-reads them")

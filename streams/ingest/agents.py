@@ -3,6 +3,16 @@
 Every agent decodes, de-duplicates, validates (intake.examine), hands accepted records to the
 topic's handler (the inventory ledger, ...), then forwards input events to accepted-events or
 dead-letters the message with the reason.
+
+Order of effects, which makes a crash at any point harmless (at-least-once processing with
+idempotent effects): a message's outputs go to the producer before the state that records
+it is written, and its offset is committed only after the producer has flushed both. A
+message read again after a crash therefore finds either nothing done (and does it all), or
+its outputs sent but not its state (and sends them again: they carry stable ids that
+downstream de-duplicates), or everything done (handlers see the source offset in their
+state and skip). The one order the producer does not promise: a failed, retried output
+request overtaken by the state's changelog record, with a crash in between; `oms inventory
+reconcile` would show it.
 """
 
 from __future__ import annotations
@@ -21,8 +31,20 @@ from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS, WORKER_SOURCES, TopicK
 
 log = logging.getLogger(__name__)
 
-# (event type, record) -> None when handled, or the reason to dead-letter the message
-Handler = Callable[[str, dict], Awaitable[str | None]]
+# (event type, record, "topic:partition", offset) -> None when handled, or the reason to
+# dead-letter the message. A handler delivers its outputs before it writes its state.
+Handler = Callable[[str, dict, str, int], Awaitable[str | None]]
+
+
+async def deliver(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
+    """Hands the record to the producer now, ahead of any state written after it.
+
+    Faust would otherwise hold it until the next commit, behind the table changelog records
+    of the same message. Not awaited: waiting for each acknowledgement stalls Faust's offset
+    tracking after a restart (seen in the SIGKILL test); the commit flushes the producer
+    before it commits offsets, so nothing is committed before its outputs are in Kafka.
+    """
+    await topic.send(key=key, value=value, force=True)
 
 
 def register_intake(
@@ -44,23 +66,24 @@ def register_intake(
             async for event in stream.events():
                 message = event.message
                 here = dedupe.position(message.topic, message.partition, message.offset)
-                outcome, verdict = intake.examine(
-                    serde, spec, message.key, message.value, here, seen.get
-                )
-                # A re-read (dedupe.py) re-forwards the event but never re-applies its state
-                # change: under transactions its state and outputs committed together.
-                fresh = verdict is dedupe.Verdict.NEW
-                if isinstance(outcome, intake.Accepted) and handler is not None and fresh:
-                    refused = await handler(outcome.event_type, outcome.record)
+                outcome = intake.examine(serde, spec, message.key, message.value, here, seen.get)
+                if isinstance(outcome, intake.Duplicate):
+                    metrics.EVENTS_DUPLICATE.labels(spec.suffix).inc()
+                    continue
+                if isinstance(outcome, intake.Accepted) and handler is not None:
+                    refused = await handler(
+                        outcome.event_type,
+                        outcome.record,
+                        f"{message.topic}:{message.partition}",
+                        message.offset,
+                    )
                     if refused:
                         outcome = intake.Rejected(refused, outcome.event_type, outcome.event_id)
                 if isinstance(outcome, intake.Accepted):
                     _count_accepted(spec, outcome)
                     if spec.kind is TopicKind.INPUT:
-                        await accepted.send(key=message.key, value=message.value)
-                elif isinstance(outcome, intake.Duplicate):
-                    metrics.EVENTS_DUPLICATE.labels(spec.suffix).inc()
-                elif isinstance(outcome, intake.Rejected):
+                        await deliver(accepted, message.key, message.value)
+                else:
                     metrics.EVENTS_DEAD_LETTERED.labels(spec.suffix).inc()
                     record = intake.dead_letter_record(
                         outcome,
@@ -71,17 +94,17 @@ def register_intake(
                         message.key,
                         message.value,
                     )
-                    await dead_letters.send(
-                        key=message.key, value=serde.encode("DeadLetter", record)
-                    )
+                    await deliver(dead_letters, message.key, serde.encode("DeadLetter", record))
                     log.info("dead-lettered %s: %s", here, outcome.reason)
-                if fresh:
+                if outcome.event_id is not None:
                     seen[outcome.event_id] = here
 
         app.agent(source, name=f"intake-{spec.suffix}")(intake_agent)
 
     for spec in WORKER_SOURCES:
         make_agent(spec)
+        metrics.EVENTS_DEAD_LETTERED.labels(spec.suffix)
+        metrics.EVENTS_DUPLICATE.labels(spec.suffix)
 
 
 def _count_accepted(spec: TopicSpec, outcome: intake.Accepted) -> None:

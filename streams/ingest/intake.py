@@ -45,23 +45,22 @@ def examine(
     value: bytes | None,
     here: str,
     first_seen_at,
-) -> tuple[Outcome, dedupe.Verdict | None]:
+) -> Outcome:
     """first_seen_at: event_id -> position of its first message, or None (the seen-table)."""
     try:
         event_type, record = serde.decode(value)
     except DecodeError as exc:
-        return Rejected(str(exc)), None
+        return Rejected(str(exc))
     if event_type not in topic.event_types:
         reason = f"{event_type} does not belong on the {topic.suffix} topic"
-        return Rejected(reason, event_type, record.get(topic.id_field)), None
+        return Rejected(reason, event_type, record.get(topic.id_field))
     event_id = record[topic.id_field]
-    verdict = dedupe.verdict(first_seen_at(event_id), here)
-    if verdict is dedupe.Verdict.DUPLICATE:
-        return Duplicate(event_type, event_id), verdict
+    if dedupe.verdict(first_seen_at(event_id), here) is dedupe.Verdict.DUPLICATE:
+        return Duplicate(event_type, event_id)
     found = validation.problems(event_type, record, key, topic)
     if found:
-        return Rejected("; ".join(found), event_type, event_id), verdict
-    return Accepted(event_type, event_id, record), verdict
+        return Rejected("; ".join(found), event_type, event_id)
+    return Accepted(event_type, event_id, record)
 
 
 def dead_letter_record(

@@ -10,6 +10,7 @@ import faust
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
+from streams.ingest.agents import deliver
 from streams.inventory.ledger import (
     Change,
     LedgerError,
@@ -58,19 +59,25 @@ class InventoryService:
     def shipping_locations(self) -> set[str]:
         return {loc for loc, ships in self.locations.items() if ships}
 
-    async def on_location(self, _event_type: str, record: dict) -> None:
+    async def on_location(self, _event_type: str, record: dict, *_origin) -> None:
         self.locations[record["location_id"]] = record["ships_orders"]
 
-    async def on_inventory_event(self, event_type: str, record: dict) -> str | None:
+    async def on_inventory_event(
+        self, event_type: str, record: dict, source: str, offset: int
+    ) -> str | None:
         unknown = [loc for loc in _locations_of(event_type, record) if loc not in self.locations]
         if unknown:
             return f"unknown location {', '.join(unknown)}"
         stock = self.load(record["sku"])
-        change = apply_inventory_event(stock, event_type, record)
-        await self._commit(stock, change, record["event_id"], record["occurred_at"])
+        if not self._skip_applied(stock, source, offset):
+            change = apply_inventory_event(stock, event_type, record)
+            await self._commit(stock, change, record["event_id"], record["occurred_at"])
+            self._store(stock, source, offset)
         return None
 
-    async def on_stock_command(self, _event_type: str, record: dict) -> str | None:
+    async def on_stock_command(
+        self, _event_type: str, record: dict, source: str, offset: int
+    ) -> str | None:
         command = StockCommand(
             command_id=record["command_id"],
             action=record["action"],
@@ -80,6 +87,8 @@ class InventoryService:
             occurred_at=record["occurred_at"],
         )
         stock = self.load(command.sku)
+        if self._skip_applied(stock, source, offset):
+            return None
         try:
             change, granted = apply_command(stock, command)
         except LedgerError as exc:
@@ -88,13 +97,27 @@ class InventoryService:
             metrics.STOCK_RESERVATIONS.labels("granted" if granted else "refused").inc()
         available = stock.position(command.reservation.location_id).available
         reply = {**record, "granted": granted, "available_after": available}
-        await self.replies.send(
-            key=record["order_id"].encode(), value=self.serde.encode("StockReply", reply)
+        await deliver(
+            self.replies, record["order_id"].encode(), self.serde.encode("StockReply", reply)
         )
         await self._commit(stock, change, command.command_id, command.occurred_at)
+        self._store(stock, source, offset)
         return None
 
+    def _skip_applied(self, stock: SkuStock, source: str, offset: int) -> bool:
+        """A message read again whose change is already in the table: write the value again
+        (its changelog record may have died with the crash) and change nothing."""
+        if not stock.already_applied(source, offset):
+            return False
+        self.stock[stock.sku] = stock.as_dict()
+        return True
+
+    def _store(self, stock: SkuStock, source: str, offset: int) -> None:
+        stock.mark_applied(source, offset)
+        self.stock[stock.sku] = stock.as_dict()
+
     async def _commit(self, stock: SkuStock, change: Change, cause_id: str, at) -> None:
+        """Delivers the change's movements and signals (before the state is stored)."""
         if not change.movements:
             return
         was_out = stock.out
@@ -103,7 +126,6 @@ class InventoryService:
         )
         if stock.out != was_out:
             metrics.STOCK_OUT_SKUS.inc(1 if stock.out else -1)
-        self.stock[stock.sku] = stock.as_dict()
         key = stock.sku.encode()
         for movement in change.movements:
             position = stock.position(movement.location_id)
@@ -113,13 +135,11 @@ class InventoryService:
                 "reserved": position.reserved,
                 "version": stock.version,
             }
-            await self.movements.send(key=key, value=self.serde.encode("InventoryMovement", record))
+            await deliver(self.movements, key, self.serde.encode("InventoryMovement", record))
         for signal in signals:
             metrics.STOCK_SIGNALS.labels(signal.kind).inc()
-            await self.signals.send(
-                key=key,
-                value=self.serde.encode("StockSignal", _signal_record(signal, cause_id, at)),
-            )
+            signal_record = _signal_record(signal, cause_id, at)
+            await deliver(self.signals, key, self.serde.encode("StockSignal", signal_record))
 
 
 def _signal_record(signal: Signal, cause_id: str, at) -> dict:

@@ -2,8 +2,9 @@
 
 Every change of stock is a Movement (on-hand delta, reserved delta, why, for which order),
 so the stock of any SKU and location is the sum of its movements. The partition that owns a
-SKU owns its SkuStock: one value holding every location's position and the open
-reservations, written as one table record, so a change is never half applied.
+SKU owns its SkuStock: one value holding every location's position, the open reservations
+and how far each source partition has been applied, written as one table record, so a
+change is never half applied and a message read again after a crash is never applied twice.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class SkuStock:
     positions: dict[str, Position] = field(default_factory=dict)
     reservations: dict[str, int] = field(default_factory=dict)  # Reservation.key -> quantity
     version: int = 0  # bumped by every change: the ClickHouse row version of its levels
+    applied: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> last offset
     low: set[str] = field(default_factory=set)  # locations signalled as low on stock
     out: bool = False  # signalled as out of stock at every shipping location
 
@@ -73,6 +75,13 @@ class SkuStock:
             sum(p.reserved for p in self.positions.values()),
         )
 
+    def already_applied(self, source: str, offset: int) -> bool:
+        """True for a message read again after a crash: its change is in this value."""
+        return offset <= self.applied.get(source, -1)
+
+    def mark_applied(self, source: str, offset: int) -> None:
+        self.applied[source] = offset
+
     def as_dict(self) -> dict:
         return {
             "sku": self.sku,
@@ -81,6 +90,7 @@ class SkuStock:
             "version": self.version,
             "low": sorted(self.low),
             "out": self.out,
+            "applied": dict(self.applied),
         }
 
     @classmethod
@@ -92,6 +102,7 @@ class SkuStock:
             version=data["version"],
             low=set(data["low"]),
             out=data["out"],
+            applied=dict(data.get("applied", {})),
         )
 
 

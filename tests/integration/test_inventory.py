@@ -130,12 +130,19 @@ def test_two_workers_grant_exactly_the_available_units(settings):
         for sku in skus
         for c in [stock_command("reserve", sku, "WH-A", "x")]
     ]
-    second = settings.model_copy(update={"web_port": _free_port()})
+    second = settings.model_copy(
+        update={"web_port": _free_port(), "sink_metrics_port": _free_port()}
+    )
     with LocalPipeline(settings) as pipeline:
+        publish(settings, locations(random.Random(1)))
+        pipeline.drain()
+        # The second worker recovers the locations (a global table) before it takes over
+        # half of the partitions; locations upserted later reach it through the changelog.
         extra = processes.worker(second, "worker-2").start()
         pipeline.children.append(extra)
         try:
-            load_locations_then_inventory(settings, pipeline, receipts)
+            publish(settings, receipts)
+            pipeline.drain()
             commands = [
                 stock_command("reserve", sku, "WH-A", f"ORD-{sku}-{n}")
                 for n in range(20)

@@ -10,7 +10,6 @@ import pytest
 from schemas.canonical import to_record
 from schemas.serde import AvroSerde
 from streams import topics
-from streams.ingest.dedupe import Verdict
 from streams.ingest.intake import Accepted, Duplicate, Rejected, dead_letter_record, examine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +37,8 @@ PLACED_KEY = PLACED["order_id"].encode()
 
 
 def test_valid_sample_is_accepted():
-    outcome, verdict = examine(SERDE, topics.ORDERS, PLACED_KEY, PLACED_BYTES, HERE, never_seen)
+    outcome = examine(SERDE, topics.ORDERS, PLACED_KEY, PLACED_BYTES, HERE, never_seen)
     assert outcome == Accepted("OrderPlaced", PLACED["event_id"], PLACED)
-    assert verdict is Verdict.NEW
     assert outcome.record["occurred_at"].tzinfo is not None
 
 
@@ -49,41 +47,37 @@ def test_every_sample_is_accepted_on_its_topic(event):
     event_type, record = to_record(event)
     topic = topics.INPUT_TOPIC_BY_EVENT_TYPE[event_type]
     key = str(record[topic.key]).encode()
-    outcome, _ = examine(SERDE, topic, key, SERDE.encode(event_type, record), HERE, never_seen)
+    outcome = examine(SERDE, topic, key, SERDE.encode(event_type, record), HERE, never_seen)
     assert isinstance(outcome, Accepted)
 
 
 @pytest.mark.parametrize("value", [None, b"", b"garbage bytes", b"\x00\x00\x00\x00\x01xyz"])
 def test_garbage_is_rejected_without_event_type(value):
     looked_up = []
-    outcome, verdict = examine(
-        SERDE, topics.ORDERS, PLACED_KEY, value, HERE, lambda e: looked_up.append(e)
-    )
+    outcome = examine(SERDE, topics.ORDERS, PLACED_KEY, value, HERE, lambda e: looked_up.append(e))
     assert isinstance(outcome, Rejected)
     assert outcome.reason
     assert outcome.event_type is None
     assert outcome.event_id is None
-    assert verdict is None
     assert looked_up == []  # no event_id, no seen-table lookup
 
 
 def test_domain_invalid_record_is_rejected_with_its_type_and_id():
     record = copy.deepcopy(PLACED)
     record["lines"][0]["quantity"] = 0
-    outcome, verdict = examine(
+    outcome = examine(
         SERDE, topics.ORDERS, PLACED_KEY, SERDE.encode("OrderPlaced", record), HERE, never_seen
     )
     assert isinstance(outcome, Rejected)
     assert outcome.event_type == "OrderPlaced"
     assert outcome.event_id == record["event_id"]
     assert "quantity must be > 0" in outcome.reason
-    assert verdict is Verdict.NEW
 
 
 def test_all_problems_are_joined_in_the_reason():
     record = copy.deepcopy(PLACED)
     record["currency"] = "usd"
-    outcome, _ = examine(
+    outcome = examine(
         SERDE, topics.ORDERS, None, SERDE.encode("OrderPlaced", record), HERE, never_seen
     )
     assert "; " in outcome.reason
@@ -92,30 +86,28 @@ def test_all_problems_are_joined_in_the_reason():
 
 
 def test_wrong_topic_is_rejected():
-    outcome, _ = examine(SERDE, topics.INVENTORY, PLACED_KEY, PLACED_BYTES, HERE, never_seen)
+    outcome = examine(SERDE, topics.INVENTORY, PLACED_KEY, PLACED_BYTES, HERE, never_seen)
     assert outcome == Rejected(
         "OrderPlaced does not belong on the inventory topic", "OrderPlaced", PLACED["event_id"]
     )
 
 
 def test_seen_at_another_position_is_a_duplicate():
-    outcome, verdict = examine(
+    outcome = examine(
         SERDE, topics.ORDERS, PLACED_KEY, PLACED_BYTES, HERE, seen_at("oms.orders:0:7")
     )
     assert outcome == Duplicate("OrderPlaced", PLACED["event_id"])
-    assert verdict is Verdict.DUPLICATE
 
 
 def test_a_duplicate_is_not_validated():
     # a duplicate changes nothing, even with a wrong key
-    outcome, _ = examine(SERDE, topics.ORDERS, b"wrong", PLACED_BYTES, HERE, seen_at("x:0:1"))
+    outcome = examine(SERDE, topics.ORDERS, b"wrong", PLACED_BYTES, HERE, seen_at("x:0:1"))
     assert isinstance(outcome, Duplicate)
 
 
 def test_seen_at_the_same_position_is_a_reread_and_accepted_again():
-    outcome, verdict = examine(SERDE, topics.ORDERS, PLACED_KEY, PLACED_BYTES, HERE, seen_at(HERE))
+    outcome = examine(SERDE, topics.ORDERS, PLACED_KEY, PLACED_BYTES, HERE, seen_at(HERE))
     assert isinstance(outcome, Accepted)
-    assert verdict is Verdict.REREAD
 
 
 def test_the_seen_table_is_asked_for_the_event_id():
@@ -127,7 +119,7 @@ def test_the_seen_table_is_asked_for_the_event_id():
 def test_a_dead_letter_record_on_an_input_topic_is_rejected_not_raised():
     letter = dead_letter_record(Rejected("bad"), "oms.orders", 0, 1, 1_000, None, b"x")
     value = SERDE.encode("DeadLetter", letter)
-    outcome, _ = examine(SERDE, topics.ORDERS, PLACED_KEY, value, HERE, never_seen)
+    outcome = examine(SERDE, topics.ORDERS, PLACED_KEY, value, HERE, never_seen)
     assert isinstance(outcome, Rejected)
     assert outcome.event_type == "DeadLetter"
 
@@ -172,7 +164,7 @@ def test_dead_letter_record_encodes_as_a_dead_letter(outcome):
 
 
 def test_garbage_flows_into_a_dead_letter():
-    outcome, _ = examine(SERDE, topics.ORDERS, b"k", b"\x07junk", HERE, never_seen)
+    outcome = examine(SERDE, topics.ORDERS, b"k", b"\x07junk", HERE, never_seen)
     record = dead_letter_record(outcome, "oms.orders", 0, 42, 5_000, b"k", b"\x07junk")
     assert record["error"] == outcome.reason
     assert record["event_type"] is None
