@@ -35,11 +35,27 @@ def create_topics(settings: Settings) -> list[str]:
     return [t.topic for t in wanted]
 
 
-_COORDINATOR_MOVING = {
+_MOVING = {  # leaders and coordinators settling (new topics, restarts): ask again
     KafkaError.NOT_COORDINATOR,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
     KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
 }
+
+
+def _retrying(call, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            transient = error.retriable() or error.code() in _MOVING
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class GroupProgress:
@@ -51,17 +67,8 @@ class GroupProgress:
         )
 
     def committed(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                result = self._consumer.committed(partitions, timeout=10)
-                return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in result}
-            except KafkaException as exc:
-                error = exc.args[0]
-                transient = error.retriable() or error.code() in _COORDINATOR_MOVING
-                if not transient or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        result = _retrying(lambda: self._consumer.committed(partitions, timeout=10))
+        return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in result}
 
     def partitions(self, topics: list[str]) -> list[TopicPartition]:
         metadata = self._consumer.list_topics(timeout=10).topics
@@ -74,7 +81,7 @@ class GroupProgress:
         committed = self.committed(partitions)
         lag = {}
         for tp in partitions:
-            _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+            _, high = _retrying(lambda tp=tp: self._consumer.get_watermark_offsets(tp, timeout=10))
             key = (tp.topic, tp.partition)
             lag[key] = max(high - committed[key], 0)
         return lag

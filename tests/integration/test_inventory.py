@@ -151,6 +151,9 @@ def test_two_workers_grant_exactly_the_available_units(settings):
             send_commands(settings, commands)
             pipeline.drain()
             replies = read_replies(settings, len(commands))
+            # each worker answers for every SKU, forwarding to the owner (table routing)
+            for worker in (settings, second):
+                wait_for_live(worker, skus, {(sku, "WH-A"): (5, 5) for sku in skus}, timeout=60)
         finally:
             extra.stop()
 
