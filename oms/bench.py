@@ -184,8 +184,8 @@ def location_record(location_id: str) -> tuple[str, dict, str]:
 
 
 def stock_table_recovery(settings: Settings, keys: int) -> Measurement:
-    """Writes a stock changelog of `keys` SKU x location positions (as Faust writes them: raw
-    keys, JSON values), then times a fresh worker from start to 'Worker ready' (recovery done)
+    """Writes a stock changelog of `keys` SKU x location positions (as Faust writes them: JSON
+    keys and values), then times a fresh worker from start to 'Worker ready' (recovery done)
     and reads its RSS."""
     changelog = f"{settings.app_id}-stock-changelog"
     admin = AdminClient(settings.kafka_client_config())
@@ -214,7 +214,7 @@ def stock_table_recovery(settings: Settings, keys: int) -> Measurement:
         ).encode()
         while True:
             try:
-                producer.produce(changelog, value, sku.encode())
+                producer.produce(changelog, value, json.dumps(sku).encode())
                 break
             except BufferError:
                 producer.poll(0.1)

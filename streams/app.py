@@ -26,9 +26,6 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
-        # Table keys as plain bytes: a SKU then hashes to the same partition in the stock
-        # table's routing (GET /stock/{sku}/) as on the topics keyed by SKU.
-        table_key_serializer="raw",
     )
     from schemas.serde import make_serde
     from streams.ingest.agents import register_intake
