@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,21 +80,31 @@ def first_slice(settings: Settings, count: int) -> Measurement:
     with LocalPipeline(settings, timeout=1800) as pipeline:
         progress = GroupProgress(settings, settings.app_id)
         partitions = progress.partitions(pipeline.input_topics)
-        processes.wait_for(
-            lambda: sum(progress.committed(partitions).values()) > 0,
-            pipeline.children,
-            300,
-            "the worker's first commit",
+        done_at_start, elapsed = _timed_from_first_commit(
+            progress, partitions, pipeline, pipeline.drain
         )
-        started = time.perf_counter()
-        done_at_start = sum(progress.committed(partitions).values())
-        pipeline.drain()
-        elapsed = time.perf_counter() - started
         rss = peak_rss_mib(pipeline.worker.process.pid)
         progress.close()
     return Measurement(
         "first slice: worker + ClickHouse sink, end to end", count - done_at_start, elapsed, rss
     )
+
+
+def _timed_from_first_commit(
+    progress: GroupProgress, partitions, pipeline: LocalPipeline, until: Callable[[], None]
+) -> tuple[int, float]:
+    """Waits for the worker's first commit (start-up and recovery done), then times until();
+    returns (records already committed at the start, seconds)."""
+    processes.wait_for(
+        lambda: sum(progress.committed(partitions).values()) > 0,
+        pipeline.children,
+        300,
+        "the worker's first commit",
+    )
+    started = time.perf_counter()
+    done_at_start = sum(progress.committed(partitions).values())
+    until()
+    return done_at_start, time.perf_counter() - started
 
 
 def peak_rss_mib(pid: int) -> float | None:
@@ -147,18 +157,14 @@ def inventory_throughput(settings: Settings, count: int) -> Measurement:
         progress = GroupProgress(settings, settings.app_id)
         partitions = progress.partitions([inventory])
         publish_records(settings, inventory, receipts(count, skus=max(count // 5, 1)))
-        processes.wait_for(
-            lambda: sum(progress.committed(partitions).values()) > 0,
-            pipeline.children,
-            300,
-            "the worker's first commit",
+        done_at_start, elapsed = _timed_from_first_commit(
+            progress,
+            partitions,
+            pipeline,
+            lambda: processes.wait_for(
+                lambda: progress.lag([inventory]) == 0, pipeline.children, 1800, "the table"
+            ),
         )
-        started = time.perf_counter()
-        done_at_start = sum(progress.committed(partitions).values())
-        processes.wait_for(
-            lambda: progress.lag([inventory]) == 0, pipeline.children, 1800, "the stock table"
-        )
-        elapsed = time.perf_counter() - started
         progress.close()
         rss = peak_rss_mib(pipeline.worker.process.pid)
     return Measurement(
