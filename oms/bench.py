@@ -122,14 +122,19 @@ def publish_records(settings: Settings, topic: str, records: Iterable[tuple[str,
     serde = AvroSerde()
     producer = Producer(settings.producer_config())
     for event_type, record, key in records:
-        while True:
-            try:
-                producer.produce(topic, serde.encode(event_type, record), key.encode())
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
+        _produce(producer, topic, serde.encode(event_type, record), key.encode())
     producer.flush()
+
+
+def _produce(producer: Producer, topic: str, value: bytes, key: bytes) -> None:
+    """Produces, waiting for room when the local queue is full (bulk loads outrun it)."""
+    while True:
+        try:
+            producer.produce(topic, value, key)
+            producer.poll(0)
+            return
+        except BufferError:
+            producer.poll(0.1)
 
 
 def receipts(count: int, skus: int) -> Iterator[tuple[str, dict, str]]:
@@ -218,12 +223,7 @@ def stock_table_recovery(settings: Settings, keys: int) -> Measurement:
                 "out": False,
             }
         ).encode()
-        while True:
-            try:
-                producer.produce(changelog, value, json.dumps(sku).encode())
-                break
-            except BufferError:
-                producer.poll(0.1)
+        _produce(producer, changelog, value, json.dumps(sku).encode())
     producer.flush()
     worker = processes.worker(settings.model_copy(update={"log_level": "info"}), "recovery")
     started = time.perf_counter()

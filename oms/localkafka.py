@@ -67,7 +67,8 @@ def fetch_broker_jars() -> Path:
     return target
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -102,7 +103,7 @@ class LocalKafka:
             ports = json.loads(saved.read_text())
             if _port_is_free(ports["broker"]) and _port_is_free(ports["controller"]):
                 return ports["broker"], ports["controller"]
-        return _free_port(), _free_port()
+        return free_port(), free_port()
 
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ class LocalPipeline:
         """Returns once every input is processed and every output is in ClickHouse."""
 
         def drained() -> bool:
+            # the worker again last: it may have produced more while the sink caught up
             return (
                 self._worker_progress.lag(self.input_topics) == 0
                 and self._sink_progress.lag(self.output_topics) == 0

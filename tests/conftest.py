@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 
 import pytest
 
-from oms.localkafka import LocalKafka, kafka_version
+from oms.localkafka import LocalKafka, free_port, kafka_version
 from oms.settings import Settings
 
 FACTS: dict[str, str] = {}
@@ -38,12 +37,6 @@ def kafka_bootstrap(tmp_path_factory) -> str:
     broker.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def settings(kafka_bootstrap, tmp_path) -> Settings:
     n = next(_test_numbers)
@@ -54,8 +47,8 @@ def settings(kafka_bootstrap, tmp_path) -> Settings:
         app_id=f"oms-test-{n}-{os.getpid()}",
         sink_group_id=f"oms-test-sink-{n}-{os.getpid()}",
         state_dir=tmp_path / "state",
-        web_port=_free_port(),
-        sink_metrics_port=_free_port(),
+        web_port=free_port(),
+        sink_metrics_port=free_port(),
         commit_interval=0.05,
         session_timeout=6,
         sink_flush_interval=0.2,

@@ -4,7 +4,6 @@ workers, bad inventory input, reconcile."""
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections import Counter
 
@@ -14,12 +13,13 @@ from confluent_kafka import Consumer
 from connectors.clickhouse import reconcile
 from connectors.clickhouse.client import open_client
 from oms import processes
+from oms.localkafka import free_port
 from oms.pipeline import LocalPipeline
 from schemas.serde import AvroSerde
 from streams.topics import STOCK_COMMANDS, STOCK_REPLIES
 
 from .helpers import producer, publish, query
-from .inventory_scenarios import LOCATIONS, inventory_events, locations, stock_command
+from .inventory_scenarios import inventory_events, locations, stock_command
 
 pytestmark = pytest.mark.integration
 SERDE = AvroSerde()
@@ -88,12 +88,6 @@ def test_stock_table_recovers_after_sigkill_and_reconciles(settings):
         client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def read_replies(settings, expected: int) -> list[dict]:
     consumer = Consumer(
         {
@@ -130,9 +124,7 @@ def test_two_workers_grant_exactly_the_available_units(settings):
         for sku in skus
         for c in [stock_command("reserve", sku, "WH-A", "x")]
     ]
-    second = settings.model_copy(
-        update={"web_port": _free_port(), "sink_metrics_port": _free_port()}
-    )
+    second = settings.model_copy(update={"web_port": free_port(), "sink_metrics_port": free_port()})
     with LocalPipeline(settings) as pipeline:
         publish(settings, locations(random.Random(1)))
         pipeline.drain()
@@ -210,4 +202,3 @@ def test_bad_inventory_input_is_dead_lettered(settings):
         assert any(fragment in e for e in errors), (fragment, errors)
     on_hand = query(settings, "SELECT sum(on_hand) FROM inventory_levels FINAL")[0][0]
     assert on_hand == good[0]["quantity"] + good[1]["quantity"]
-    assert LOCATIONS
