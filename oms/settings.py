@@ -66,10 +66,38 @@ class Settings(BaseSettings):
 
     # --- Rule timings (event time) -------------------------------------------------------
     fraud_hold: timedelta = timedelta(hours=1)
-    ship_by_sla: timedelta = timedelta(hours=48)
+    ship_by_sla: timedelta = Field(
+        default=timedelta(hours=24), description="allocated -> shipped, counted from the hold's end"
+    )
     stalled_after: timedelta = timedelta(hours=72)
     lost_after: timedelta = timedelta(days=10)
     follow_up_after: timedelta = timedelta(days=3)
+
+    clock_tick: timedelta = Field(
+        default=timedelta(minutes=1), description="how often the event-time clock is broadcast"
+    )
+
+    # --- Orders --------------------------------------------------------------------------
+    allocation_attempts: int = Field(
+        default=3, ge=1, description="plans tried when reservations are refused, then backorder"
+    )
+    tracking_url_templates: dict[str, str] = Field(
+        default_factory=lambda: {
+            "ups": "https://www.ups.com/track?tracknum={tracking_number}",
+            "fedex": "https://www.fedex.com/fedextrack/?trknbr={tracking_number}",
+            "usps": "https://tools.usps.com/go/TrackConfirmAction?tLabels={tracking_number}",
+            "dhl": "https://www.dhl.com/en/express/tracking.html?AWB={tracking_number}",
+        },
+        description='carrier -> URL with {tracking_number}, JSON: {"ups": "https://..."}',
+    )
+    customer_key_secret: SecretStr = Field(
+        default=SecretStr("oms-development-only"),
+        description="HMAC key of the customer_key hashes analysts see instead of customer ids",
+    )
+
+    def tracking_url(self, carrier: str, tracking_number: str) -> str:
+        template = self.tracking_url_templates.get(carrier.lower())
+        return template.format(tracking_number=tracking_number) if template else ""
 
     def reorder_point_for(self, sku: str) -> int:
         return self.reorder_points.get(sku, self.reorder_point)

@@ -50,28 +50,44 @@ STOCK_COMMANDS = TopicSpec(
     "stock-commands", TopicKind.COMMAND, "sku", ("StockCommand",), id_field="command_id"
 )
 
+STOCK_REPLIES = TopicSpec(
+    "stock-replies", TopicKind.COMMAND, "order_id", ("StockReply",), id_field="command_id"
+)
+# Event-time clock ticks, one per partition, so every order partition's timers see the time
+# the inputs reached even when no order event lands on it (streams/clock.py).
+CLOCK = TopicSpec("clock", TopicKind.COMMAND, "partition", ("ClockTick",))
+
 ACCEPTED_EVENTS = TopicSpec(
     "accepted-events",
     TopicKind.DERIVED,
     "the input key",
     tuple(t for spec in INPUT_TOPICS for t in spec.event_types),
 )
-STOCK_REPLIES = TopicSpec("stock-replies", TopicKind.DERIVED, "order_id", ("StockReply",))
 INVENTORY_MOVEMENTS = TopicSpec(
     "inventory-movements", TopicKind.DERIVED, "sku", ("InventoryMovement",)
 )
 STOCK_SIGNALS = TopicSpec("stock-signals", TopicKind.DERIVED, "sku", ("StockSignal",))
+ORDER_UPDATES = TopicSpec("order-status", TopicKind.DERIVED, "order_id", ("OrderUpdate",))
+ALLOCATIONS = TopicSpec("allocations", TopicKind.DERIVED, "order_id", ("OrderAllocation",))
+NOTIFICATIONS = TopicSpec("notifications", TopicKind.DERIVED, "order_id", ("Notification",))
+DELIVERY_EXCEPTIONS = TopicSpec(
+    "delivery-exceptions", TopicKind.DERIVED, "order_id", ("DeliveryException",)
+)
+SHIPMENTS = TopicSpec("shipments", TopicKind.DERIVED, "tracking_number", ("ShipmentRecorded",))
 DEAD_LETTERS = TopicSpec("dead-letters", TopicKind.DEAD_LETTER, "the input key", ("DeadLetter",))
 
-WORKER_SOURCES = (*INPUT_TOPICS, STOCK_COMMANDS)
-SINK_SOURCES = (ACCEPTED_EVENTS, INVENTORY_MOVEMENTS, STOCK_SIGNALS, DEAD_LETTERS)
-ALL_TOPICS = (
-    *WORKER_SOURCES,
+WORKER_SOURCES = (*INPUT_TOPICS, STOCK_COMMANDS, STOCK_REPLIES)
+SINK_SOURCES = (
     ACCEPTED_EVENTS,
-    STOCK_REPLIES,
     INVENTORY_MOVEMENTS,
     STOCK_SIGNALS,
+    ORDER_UPDATES,
+    ALLOCATIONS,
+    NOTIFICATIONS,
+    DELIVERY_EXCEPTIONS,
+    SHIPMENTS,
     DEAD_LETTERS,
 )
+ALL_TOPICS = (*WORKER_SOURCES, CLOCK, *SINK_SOURCES)
 
 INPUT_TOPIC_BY_EVENT_TYPE = {t: spec for spec in INPUT_TOPICS for t in spec.event_types}
