@@ -10,7 +10,7 @@ from confluent_kafka import TopicPartition
 from oms import processes
 from oms.kafka_admin import GroupProgress, create_topics
 from oms.settings import Settings
-from streams.topics import SINK_SOURCES, WORKER_SOURCES
+from streams.topics import CLOCK, SINK_SOURCES, WORKER_SOURCES
 
 
 class LocalPipeline:
@@ -18,7 +18,7 @@ class LocalPipeline:
         self.settings = settings
         self.timeout = timeout
         prefix = settings.topic_prefix
-        self.input_topics = [spec.name(prefix) for spec in WORKER_SOURCES]
+        self.input_topics = [spec.name(prefix) for spec in (*WORKER_SOURCES, CLOCK)]
         self.output_topics = [spec.name(prefix) for spec in SINK_SOURCES]
         self.worker = processes.worker(settings)
         self.sink = processes.sink(settings)

@@ -7,6 +7,7 @@ commits) or killed outright by the crash tests.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,9 +26,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         raw = getattr(settings, name)
         if raw is None:
             continue
-        env[f"OMS_{name.upper()}"] = (
-            raw.get_secret_value() if isinstance(raw, SecretStr) else str(value)
-        )
+        if isinstance(raw, SecretStr):
+            env[f"OMS_{name.upper()}"] = raw.get_secret_value()
+        elif isinstance(value, dict | list):
+            env[f"OMS_{name.upper()}"] = json.dumps(value)
+        else:
+            env[f"OMS_{name.upper()}"] = str(value)
     return env
 
 

@@ -37,3 +37,12 @@ STOCK_RESERVATIONS = Counter(
     "oms_stock_reservations_total", "Reserve commands, by outcome", ["outcome"]
 )
 STOCK_OUT_SKUS = Gauge("oms_stock_out_skus", "SKUs out of stock at every shipping location")
+ORDER_STATUS_CHANGES = Counter(
+    "oms_order_updates_total",
+    "Order lifecycle changes published, by type and status",
+    ["type", "status"],
+)
+NOTIFICATIONS = Counter("oms_notifications_total", "Customer notifications published", ["kind"])
+DELIVERY_EXCEPTIONS = Counter(
+    "oms_delivery_exceptions_total", "Delivery exceptions opened and resolved", ["kind", "state"]
+)

@@ -7,17 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.canonical import to_canonical
 
-# The status an order reaches through each fulfillment-side event (the order state machine
-# refines this once it runs; the log keeps what the event itself says).
-ORDER_STATUS_AFTER = {
-    "OrderPlaced": "on_hold",
-    "OrderCancelled": "cancelled",
-    "OrderPicked": "picked",
-    "OrderPacked": "packed",
-    "ShipmentCreated": "shipped",
-}
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -48,19 +37,6 @@ def event_rows(
     if specific:
         rows.append(specific(event_type, record))
     return rows
-
-
-def _order_event(event_type: str, r: dict) -> tuple[str, dict]:
-    return "order_events", {
-        "event_id": r["event_id"],
-        "order_id": r["order_id"],
-        "type": event_type,
-        "status": ORDER_STATUS_AFTER[event_type],
-        "occurred_at": r["occurred_at"],
-        "channel": r.get("channel", ""),
-        "location_id": r.get("location_id", ""),
-        "source": r.get("source") or "",
-    }
 
 
 def _carrier_scan(_: str, r: dict) -> tuple[str, dict]:
@@ -98,8 +74,10 @@ def _location(_: str, r: dict) -> tuple[str, dict]:
     }
 
 
+# Order lifecycle rows (orders, order_events) come only from order-status (order_update_rows):
+# the order state machine publishes every change there, input events included, under the
+# same event_id, so a second row made here would give one event two different statuses.
 _SPECIFIC = {
-    **dict.fromkeys(ORDER_STATUS_AFTER, _order_event),
     "CarrierScan": _carrier_scan,
     "LocationUpserted": _location,
 }
@@ -157,4 +135,145 @@ def signal_row(record: dict) -> tuple[str, dict]:
             for r in record["reservations"]
         ],
         "occurred_at": record["occurred_at"],
+    }
+
+
+# The orders columns an OrderUpdate carries under the same name.
+_ORDER_STATE_FIELDS = (
+    "order_id",
+    "channel",
+    "status",
+    "placed_at",
+    "hold_until",
+    "allocated_at",
+    "picked_at",
+    "packed_at",
+    "shipped_at",
+    "delivered_at",
+    "cancelled_at",
+    "cancel_reason",
+    "ship_by_at",
+    "promised_delivery_date",
+    "shipping_country",
+    "shipping_region",
+    "shipping_city",
+    "shipping_method",
+    "line_count",
+    "order_total",
+    "currency",
+    "customer_key",
+)
+
+
+def order_update_rows(record: dict) -> list[tuple[str, dict]]:
+    """An order's change: its latest state (orders) and the lifecycle event (order_events)."""
+    state = {name: record[name] for name in _ORDER_STATE_FIELDS}
+    state["updated_at"] = record["occurred_at"]
+    state["version"] = record["version"]
+    event = {
+        "event_id": record["event_id"],
+        "order_id": record["order_id"],
+        "type": record["type"],
+        "status": record["status"],
+        "previous_status": record["previous_status"],
+        "occurred_at": record["occurred_at"],
+        "location_id": record["location_id"],
+        "channel": record["channel"],
+        "source": "",
+        "version": record["version"],
+    }
+    return [("orders", state), ("order_events", event)]
+
+
+def allocation_row(record: dict) -> tuple[str, dict]:
+    """Where an order line's units stand at one location ('' = backordered)."""
+    return "order_allocations", {
+        "order_id": record["order_id"],
+        "line_id": record["line_id"],
+        "sku": record["sku"],
+        "location_id": record["location_id"],
+        "quantity": record["quantity"],
+        "state": record["state"],
+        "updated_at": record["occurred_at"],
+        "version": record["version"],
+    }
+
+
+def notification_row(record: dict) -> tuple[str, dict]:
+    """A customer notification without its PII: the recipient's email and name stay in Kafka.
+
+    payload is the template details as compact JSON (keys sorted, so a replay writes the same
+    text). A detail whose value is the recipient's email or name is left out as well, so
+    ClickHouse holds no PII even if a producer copies the recipient into the details.
+    """
+    personal = {
+        value.strip().casefold()
+        for value in (record.get("recipient_email"), record.get("recipient_name"))
+        if value and value.strip()
+    }
+    details = {
+        name: value
+        for name, value in record["details"].items()
+        if not any(p in value.casefold() for p in personal)
+    }
+    return "notifications", {
+        "notification_id": record["notification_id"],
+        "order_id": record["order_id"],
+        "kind": record["kind"],
+        "due_at": record["due_at"],
+        "recipient_key": record["recipient_key"],
+        "tracking_url": record["tracking_url"],
+        "payload": json.dumps(details, separators=(",", ":"), sort_keys=True),
+        "created_at": record["occurred_at"],
+    }
+
+
+def delivery_exception_row(record: dict) -> tuple[str, dict]:
+    """A delivery exception's latest state (opened, or resolved with resolved_at)."""
+    return "delivery_exceptions", {
+        "exception_id": record["exception_id"],
+        "kind": record["kind"],
+        "state": record["state"],
+        "severity": record["severity"],
+        "tracking_number": record["tracking_number"],
+        "shipment_id": record["shipment_id"],
+        "order_id": record["order_id"],
+        "carrier": record["carrier"],
+        "status_detail": record["status_detail"],
+        "carrier_code": record["carrier_code"],
+        "detail": record["detail"],
+        "region": record["region"],
+        "origin_location_id": record["origin_location_id"],
+        "opened_at": record["opened_at"],
+        "resolved_at": record["resolved_at"],
+        "updated_at": record["occurred_at"],
+        "version": record["version"],
+    }
+
+
+def shipment_row(record: dict) -> tuple[str, dict]:
+    """A shipment as handed to the carrier: version 0, label_created, no scan yet.
+
+    Carrier tracking publishes later versions of the same shipment_id, which win under FINAL.
+    """
+    return "shipments", {
+        "shipment_id": record["shipment_id"],
+        "order_id": record["order_id"],
+        "location_id": record["location_id"],
+        "carrier": record["carrier"],
+        "service": record["service"],
+        "tracking_number": record["tracking_number"],
+        "status": "label_created",
+        "status_detail": "",
+        "shipped_at": record["shipped_at"],
+        "delivered_at": None,
+        "promised_delivery_date": record["promised_delivery_date"],
+        "latest_estimated_delivery_date": None,
+        "last_scan_at": None,
+        "origin_country": record["origin_country"],
+        "origin_postal_code": record["origin_postal_code"],
+        "shipping_country": record["shipping_country"],
+        "shipping_region": record["shipping_region"],
+        "updated_at": record["shipped_at"],
+        "version": 0,
     }

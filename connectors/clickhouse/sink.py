@@ -34,9 +34,15 @@ from connectors.clickhouse import status
 from schemas.serde import AvroSerde, DecodeError
 from streams.topics import (
     ACCEPTED_EVENTS,
+    ALLOCATIONS,
     DEAD_LETTERS,
+    DELIVERY_EXCEPTIONS,
     INVENTORY_MOVEMENTS,
+    NOTIFICATIONS,
+    ORDER_UPDATES,
+    SHIPMENTS,
     STOCK_SIGNALS,
+    TopicSpec,
 )
 
 log = logging.getLogger(__name__)
@@ -179,30 +185,41 @@ def pipeline_mappers(serde: AvroSerde, topic_prefix: str) -> dict[str, RowMapper
         ),
         INVENTORY_MOVEMENTS: lambda m, _, record: row_mapping.movement_rows(record),
         STOCK_SIGNALS: lambda m, _, record: [row_mapping.signal_row(record)],
+        ORDER_UPDATES: lambda m, _, record: row_mapping.order_update_rows(record),
+        ALLOCATIONS: lambda m, _, record: [row_mapping.allocation_row(record)],
+        NOTIFICATIONS: lambda m, _, record: [row_mapping.notification_row(record)],
+        DELIVERY_EXCEPTIONS: lambda m, _, record: [row_mapping.delivery_exception_row(record)],
+        SHIPMENTS: lambda m, _, record: [row_mapping.shipment_row(record)],
         DEAD_LETTERS: lambda m, _, record: [row_mapping.dead_letter_row(record)],
     }
 
-    def decoded(rows_of) -> RowMapper:
+    def decoded(spec: TopicSpec, rows_of) -> RowMapper:
         def mapper(message: Message) -> list[tuple[str, dict]]:
             try:
                 event_type, record = serde.decode(message.value())
             except DecodeError as exc:  # the worker wrote it; only a lost schema gets here
-                return [_undecodable(message, str(exc))]
+                return [_sink_dead_letter(message, f"sink could not decode: {exc}")]
+            if event_type not in spec.event_types:  # a row mapper would fail on its fields
+                error = f"sink got {event_type} on a topic of {', '.join(spec.event_types)}"
+                return [_sink_dead_letter(message, error, event_type)]
             return rows_of(message, event_type, record)
 
         return mapper
 
-    return {spec.name(topic_prefix): decoded(rows_of) for spec, rows_of in by_topic.items()}
+    return {spec.name(topic_prefix): decoded(spec, rows_of) for spec, rows_of in by_topic.items()}
 
 
-def _undecodable(message: Message, error: str) -> tuple[str, dict]:
+def _sink_dead_letter(
+    message: Message, error: str, event_type: str | None = None
+) -> tuple[str, dict]:
     _, timestamp_ms = message.timestamp()
     return row_mapping.dead_letter_row(
         {
             "topic": message.topic(),
             "partition": message.partition(),
             "offset": message.offset(),
-            "error": f"sink could not decode: {error}",
+            "error": error,
+            "event_type": event_type,
             "key": message.key(),
             "received_at": datetime.fromtimestamp(max(timestamp_ms, 0) / 1000, UTC),
         }

@@ -26,6 +26,7 @@ import faust
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
+from streams.clock import ClockBroadcaster
 from streams.ingest import dedupe, intake
 from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS, WORKER_SOURCES, TopicKind, TopicSpec
 
@@ -48,9 +49,14 @@ async def deliver(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
 
 
 def register_intake(
-    app: faust.App, settings: Settings, serde: AvroSerde, handlers: dict[str, Handler]
+    app: faust.App,
+    settings: Settings,
+    serde: AvroSerde,
+    handlers: dict[str, Handler],
+    clock: ClockBroadcaster,
 ) -> None:
-    """handlers: topic suffix -> the handler of that topic's accepted records."""
+    """handlers: topic suffix -> the handler of that topic's accepted records; clock hears
+    the event time of every accepted input event."""
     prefix = settings.topic_prefix
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     accepted = app.topic(ACCEPTED_EVENTS.name(prefix), **raw)
@@ -83,6 +89,7 @@ def register_intake(
                     _count_accepted(spec, outcome)
                     if spec.kind is TopicKind.INPUT:
                         await deliver(accepted, message.key, message.value)
+                        await clock.observe(outcome.record["occurred_at"])
                 else:
                     metrics.EVENTS_DEAD_LETTERED.labels(spec.suffix).inc()
                     record = intake.dead_letter_record(

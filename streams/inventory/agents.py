@@ -3,6 +3,7 @@ intake agents call for inventory events, stock commands and location updates."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 import faust
@@ -14,12 +15,14 @@ from streams.ingest.agents import deliver
 from streams.inventory.ledger import (
     Change,
     LedgerError,
+    Position,
     Reservation,
     Signal,
     SkuStock,
     StockCommand,
     apply_command,
     apply_inventory_event,
+    fill_backorders,
     signals_after,
 )
 from streams.topics import INVENTORY_MOVEMENTS, STOCK_REPLIES, STOCK_SIGNALS
@@ -37,8 +40,10 @@ class InventoryService:
         self.serde = serde
         # sku -> SkuStock.as_dict(); partitioned like the inventory and stock-command topics
         self.stock = app.Table("stock", key_type=str, default=None)
-        # location_id -> ships_orders; every worker holds every location
+        # location_id -> what planning needs of it; every worker holds every location
         self.locations = app.GlobalTable("locations", key_type=str, default=None)
+        # sku -> location_id -> available: the snapshot orders plan with, on every worker
+        self.available = app.GlobalTable("stock-available", key_type=str, default=None)
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         prefix = settings.topic_prefix
         self.movements = app.topic(INVENTORY_MOVEMENTS.name(prefix), **raw)
@@ -57,10 +62,13 @@ class InventoryService:
         return SkuStock.from_dict(stored) if stored else SkuStock(sku)
 
     def shipping_locations(self) -> set[str]:
-        return {loc for loc, ships in self.locations.items() if ships}
+        return {loc for loc, site in self.locations.items() if site["ships_orders"]}
 
     async def on_location(self, _event_type: str, record: dict, *_origin) -> None:
-        self.locations[record["location_id"]] = record["ships_orders"]
+        self.locations[record["location_id"]] = {
+            name: record[name]
+            for name in ("ships_orders", "latitude", "longitude", "country", "postal_code")
+        }
 
     async def on_inventory_event(
         self, event_type: str, record: dict, source: str, offset: int
@@ -95,14 +103,16 @@ class InventoryService:
             return str(exc)
         if command.action == "reserve":
             metrics.STOCK_RESERVATIONS.labels("granted" if granted else "refused").inc()
-        available = stock.position(command.reservation.location_id).available
-        reply = {**record, "granted": granted, "available_after": available}
-        await deliver(
-            self.replies, record["order_id"].encode(), self.serde.encode("StockReply", reply)
-        )
+            await self._reply(record, granted, stock.position(command.reservation.location_id))
         await self._commit(stock, change, command.command_id, command.occurred_at)
         self._store(stock, source, offset)
         return None
+
+    async def _reply(self, command: dict, granted: bool, position: Position) -> None:
+        reply = {**command, "granted": granted, "available_after": position.available}
+        await deliver(
+            self.replies, command["order_id"].encode(), self.serde.encode("StockReply", reply)
+        )
 
     def _skip_applied(self, stock: SkuStock, source: str, offset: int) -> bool:
         """A message read again whose change is already in the table: write the value again
@@ -115,15 +125,19 @@ class InventoryService:
     def _store(self, stock: SkuStock, source: str, offset: int) -> None:
         stock.mark_applied(source, offset)
         self.stock[stock.sku] = stock.as_dict()
+        available = {loc: p.available for loc, p in stock.positions.items()}
+        if self.available.get(stock.sku) != available:
+            self.available[stock.sku] = available
 
     async def _commit(self, stock: SkuStock, change: Change, cause_id: str, at) -> None:
-        """Delivers the change's movements and signals (before the state is stored)."""
+        """Fills waiting backorders with what the change made available, then delivers the
+        movements, signals and the replies the orders need (before the state is stored)."""
+        shipping = self.shipping_locations()
+        fills = fill_backorders(stock, change, shipping, cause_id, at)
         if not change.movements:
             return
         was_out = stock.out
-        signals = signals_after(
-            stock, change, self.settings.reorder_point_for(stock.sku), self.shipping_locations()
-        )
+        signals = signals_after(stock, change, self.settings.reorder_point_for(stock.sku), shipping)
         if stock.out != was_out:
             metrics.STOCK_OUT_SKUS.inc(1 if stock.out else -1)
         key = stock.sku.encode()
@@ -136,10 +150,33 @@ class InventoryService:
                 "version": stock.version,
             }
             await deliver(self.movements, key, self.serde.encode("InventoryMovement", record))
+        for reservation, quantity in fills:
+            metrics.STOCK_RESERVATIONS.labels("backorder_filled").inc()
+            await self._tell(stock, "reserve", reservation, quantity, f"{cause_id}/fill", at)
         for signal in signals:
             metrics.STOCK_SIGNALS.labels(signal.kind).inc()
             signal_record = _signal_record(signal, cause_id, at)
             await deliver(self.signals, key, self.serde.encode("StockSignal", signal_record))
+            for reservation, quantity in signal.reservations:
+                await self._tell(
+                    stock, "revoke", reservation, quantity, signal_record["signal_id"], at
+                )
+
+    async def _tell(
+        self, stock: SkuStock, action: str, reservation: Reservation, quantity: int, cause: str, at
+    ) -> None:
+        """A reply nobody asked for: a backorder filled, or an oversold reservation revoked."""
+        command = {
+            "command_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cause}/{reservation.key}")),
+            "occurred_at": at,
+            "action": action,
+            "sku": stock.sku,
+            "location_id": reservation.location_id,
+            "order_id": reservation.order_id,
+            "line_id": reservation.line_id,
+            "quantity": quantity,
+        }
+        await self._reply(command, action == "reserve", stock.position(reservation.location_id))
 
 
 def _signal_record(signal: Signal, cause_id: str, at) -> dict:

@@ -65,6 +65,8 @@ class SkuStock:
     applied: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> last offset
     low: set[str] = field(default_factory=set)  # locations signalled as low on stock
     out: bool = False  # signalled as out of stock at every shipping location
+    # backordered lines waiting for stock: "order/line/" -> [rank (epoch ms), quantity]
+    waiting: dict[str, list[int]] = field(default_factory=dict)
 
     def position(self, location_id: str) -> Position:
         return self.positions.get(location_id, Position())
@@ -91,6 +93,7 @@ class SkuStock:
             "low": sorted(self.low),
             "out": self.out,
             "applied": dict(self.applied),
+            "waiting": {key: list(entry) for key, entry in self.waiting.items()},
         }
 
     @classmethod
@@ -103,6 +106,7 @@ class SkuStock:
             low=set(data["low"]),
             out=data["out"],
             applied=dict(data.get("applied", {})),
+            waiting={key: list(entry) for key, entry in data.get("waiting", {}).items()},
         )
 
 
@@ -193,52 +197,156 @@ class StockCommand:
 
 
 def apply_command(stock: SkuStock, command: StockCommand) -> tuple[Change, bool]:
-    """Returns (change, granted). A reserve that does not fit is refused, not over-committed;
-    a release or consume of more than is reserved for that line raises LedgerError."""
-    change = Change()
-    held = stock.reservations.get(command.reservation.key, 0)
-    location = command.reservation.location_id
+    """Returns (change, granted).
+
+    reserve: granted only when it fits; a reserve never over-commits.
+    release: gives back what the line holds there, up to the quantity (nothing held: not
+        granted, nothing changes: a release can cross a refused reserve's reply).
+    consume: a shipment is a physical fact: the line's reservation there is used first and
+        any remainder leaves on hand unreserved (which may oversell the location).
+    backorder: the line waits for stock, ranked by the command's time (oldest first);
+        fill_backorders reserves for it when stock arrives.
+    withdraw: the line stops waiting.
+    """
     if command.quantity <= 0:
         raise LedgerError(f"quantity must be > 0, got {command.quantity}")
-    if command.action == "reserve":
-        if stock.position(location).available < command.quantity:
-            return change, False
-        stock.reservations[command.reservation.key] = held + command.quantity
+    handler = _COMMANDS.get(command.action)
+    if handler is None:
+        raise LedgerError(f"unknown stock command {command.action!r}")
+    change = Change()
+    return change, handler(stock, command, change)
+
+
+def _reserve(stock: SkuStock, command: StockCommand, change: Change) -> bool:
+    location = command.reservation.location_id
+    if stock.position(location).available < command.quantity:
+        return False
+    _hold(
+        stock,
+        change,
+        command.command_id,
+        command.occurred_at,
+        command.reservation,
+        command.quantity,
+    )
+    return True
+
+
+def _hold(
+    stock: SkuStock,
+    change: Change,
+    cause_id: str,
+    at: datetime,
+    reservation: Reservation,
+    quantity: int,
+) -> None:
+    stock.reservations[reservation.key] = stock.reservations.get(reservation.key, 0) + quantity
+    _move(
+        stock,
+        change,
+        cause_id,
+        at,
+        reservation.location_id,
+        reserved_delta=quantity,
+        reason="reserved",
+        order_id=reservation.order_id,
+    )
+
+
+def _take_held(stock: SkuStock, reservation: Reservation, quantity: int) -> int:
+    held = stock.reservations.get(reservation.key, 0)
+    taken = min(held, quantity)
+    if held - taken:
+        stock.reservations[reservation.key] = held - taken
+    else:
+        stock.reservations.pop(reservation.key, None)
+    return taken
+
+
+def _release(stock: SkuStock, command: StockCommand, change: Change) -> bool:
+    released = _take_held(stock, command.reservation, command.quantity)
+    if released:
         _move(
             stock,
             change,
             command.command_id,
             command.occurred_at,
-            location,
-            reserved_delta=command.quantity,
-            reason="reserved",
+            command.reservation.location_id,
+            reserved_delta=-released,
+            reason="released",
             order_id=command.reservation.order_id,
         )
-        return change, True
-    if command.action not in ("release", "consume"):
-        raise LedgerError(f"unknown stock command {command.action!r}")
-    if command.quantity > held:
-        raise LedgerError(
-            f"cannot {command.action} {command.quantity} of {stock.sku} at {location} for "
-            f"{command.reservation.key}: {held} reserved"
-        )
-    if held == command.quantity:
-        del stock.reservations[command.reservation.key]
-    else:
-        stock.reservations[command.reservation.key] = held - command.quantity
-    shipped = command.action == "consume"
+    return bool(released)
+
+
+def _consume(stock: SkuStock, command: StockCommand, change: Change) -> bool:
+    held = _take_held(stock, command.reservation, command.quantity)
     _move(
         stock,
         change,
         command.command_id,
         command.occurred_at,
-        location,
-        on_hand_delta=-command.quantity if shipped else 0,
-        reserved_delta=-command.quantity,
-        reason="shipped" if shipped else "released",
+        command.reservation.location_id,
+        on_hand_delta=-command.quantity,
+        reserved_delta=-held,
+        reason="shipped",
         order_id=command.reservation.order_id,
     )
-    return change, True
+    return True
+
+
+def _backorder(stock: SkuStock, command: StockCommand, change: Change) -> bool:
+    key = _waiting_key(command.reservation)
+    rank = int(command.occurred_at.timestamp() * 1000)
+    waiting = stock.waiting.get(key)
+    stock.waiting[key] = (
+        [min(rank, waiting[0]), waiting[1] + command.quantity]
+        if waiting
+        else [rank, command.quantity]
+    )
+    return True
+
+
+def _withdraw(stock: SkuStock, command: StockCommand, change: Change) -> bool:
+    return stock.waiting.pop(_waiting_key(command.reservation), None) is not None
+
+
+def _waiting_key(reservation: Reservation) -> str:
+    return Reservation(reservation.order_id, reservation.line_id, "").key
+
+
+_COMMANDS = {
+    "reserve": _reserve,
+    "release": _release,
+    "consume": _consume,
+    "backorder": _backorder,
+    "withdraw": _withdraw,
+}
+
+
+def fill_backorders(
+    stock: SkuStock, change: Change, shipping_locations: set[str], cause_id: str, at: datetime
+) -> list[tuple[Reservation, int]]:
+    """Reserves stock for waiting lines, oldest first, at the shipping locations the change
+    touched that now have units available. Returns the reservations made (the orders are
+    told); their movements join the change."""
+    touched = [m.location_id for m in change.movements if m.location_id in shipping_locations]
+    grants: list[tuple[Reservation, int]] = []
+    for location in dict.fromkeys(touched):
+        for key, (rank, quantity) in sorted(stock.waiting.items(), key=lambda kv: kv[1][0]):
+            available = stock.position(location).available
+            if available <= 0:
+                break
+            taken = min(available, quantity)
+            waiting = Reservation.from_key(key)
+            reservation = Reservation(waiting.order_id, waiting.line_id, location)
+            _hold(stock, change, cause_id, at, reservation, taken)
+            grants.append((reservation, taken))
+            if quantity - taken:
+                stock.waiting[key] = [rank, quantity - taken]
+            else:
+                del stock.waiting[key]
+    return grants
 
 
 def oversold_reservations(stock: SkuStock, location_id: str) -> list[tuple[Reservation, int]]:
@@ -278,7 +386,7 @@ def signals_after(
     for location in dict.fromkeys(m.location_id for m in change.movements):
         position = stock.position(location)
         if position.reserved > max(position.on_hand, 0) and any(
-            m.on_hand_delta < 0 and m.reserved_delta == 0
+            m.on_hand_delta < m.reserved_delta  # on hand fell by more than was held
             for m in change.movements
             if m.location_id == location
         ):

@@ -44,13 +44,13 @@ _STAGE = {
 }
 
 # What each fact asks for, and from which statuses it is possible at all.
-_RELEASED = {Status.ALLOCATED, Status.PARTIALLY_BACKORDERED, Status.BACKORDERED}
+RELEASED = {Status.ALLOCATED, Status.PARTIALLY_BACKORDERED, Status.BACKORDERED}
 _FACTS = {
-    "OrderPicked": (Status.PICKED, _RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED}),
-    "OrderPacked": (Status.PACKED, _RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED}),
+    "OrderPicked": (Status.PICKED, RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED}),
+    "OrderPacked": (Status.PACKED, RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED}),
     "ShipmentCreated": (
         Status.SHIPPED,
-        _RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED, Status.OUT_FOR_DELIVERY},
+        RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED, Status.OUT_FOR_DELIVERY},
     ),
     "out_for_delivery": (
         Status.OUT_FOR_DELIVERY,
@@ -58,7 +58,12 @@ _FACTS = {
     ),
     "delivered": (Status.DELIVERED, {Status.SHIPPED, Status.OUT_FOR_DELIVERY, Status.DELIVERED}),
 }
-_CANCELLABLE = {Status.ON_HOLD, Status.PICKED, Status.PACKED} | _RELEASED
+_CANCELLABLE = {Status.ON_HOLD, Status.PICKED, Status.PACKED} | RELEASED
+
+
+def stage(status: Status) -> int:
+    """How far along the journey a status is (cancelled is off the journey: -1)."""
+    return _STAGE.get(status, -1)
 
 
 class ImpossibleTransition(ValueError):
@@ -81,17 +86,26 @@ def placed(current: Status | None) -> Transition:
     return Transition(None, Status.ON_HOLD)
 
 
+def _allocation_status(lines_allocated: int, lines_backordered: int) -> Status:
+    if not lines_backordered:
+        return Status.ALLOCATED
+    return Status.PARTIALLY_BACKORDERED if lines_allocated else Status.BACKORDERED
+
+
 def hold_ended(current: Status, lines_allocated: int, lines_backordered: int) -> Transition:
     """The fraud hold is over and allocation ran: where the order stands now."""
     if current is not Status.ON_HOLD:
         raise ImpossibleTransition(f"hold ended for an order that is {current.value}")
-    if not lines_backordered:
-        after = Status.ALLOCATED
-    elif lines_allocated:
-        after = Status.PARTIALLY_BACKORDERED
-    else:
-        after = Status.BACKORDERED
-    return Transition(current, after)
+    return Transition(current, _allocation_status(lines_allocated, lines_backordered))
+
+
+def reallocated(current: Status, lines_allocated: int, lines_backordered: int) -> Transition:
+    """Allocation changed after the hold (a backorder filled, a refused or revoked
+    reservation re-planned). Only a released order that has not started picking moves; a
+    picked or later order keeps its status (its lines are in the warehouse's hands)."""
+    if current not in RELEASED:
+        return Transition(current, current)
+    return Transition(current, _allocation_status(lines_allocated, lines_backordered))
 
 
 def cancelled(current: Status | None) -> Transition:

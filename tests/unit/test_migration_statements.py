@@ -80,14 +80,22 @@ def test_the_migration_files_are_numbered_from_one_without_gaps():
 
 
 @pytest.mark.parametrize(("version", "path"), MIGRATIONS, ids=lambda p: getattr(p, "name", ""))
-def test_each_real_migration_splits_into_create_statements(version, path):
+def test_each_real_migration_splits_into_idempotent_statements(version, path):
+    """CREATE ... IF NOT EXISTS, or ALTER TABLE that only adds columns IF NOT EXISTS: a
+    migration interrupted half-way is applied again from its first statement."""
     sql = path.read_text()
     found = statements(sql)
     assert found
-    assert len(found) == len(re.findall(r"^CREATE\b", sql, re.MULTILINE))
+    assert len(found) == len(re.findall(r"^(CREATE|ALTER)\b", sql, re.MULTILINE))
     for statement in found:
         code = code_lines(statement)
         assert code, statement
-        assert code[0].startswith("CREATE "), statement
-        assert "IF NOT EXISTS" in code[0]
         assert not statement.rstrip().endswith(";")
+        if code[0].startswith("CREATE "):
+            assert "IF NOT EXISTS" in code[0]
+            continue
+        assert re.fullmatch(r"ALTER TABLE \w+", code[0]), statement
+        clauses = " ".join(line.strip() for line in code[1:])
+        actions = re.findall(r"(?:^|,\s*)([A-Z]+ [A-Z]+)", clauses)
+        assert actions and set(actions) == {"ADD COLUMN"}, statement
+        assert clauses.count("ADD COLUMN") == clauses.count("ADD COLUMN IF NOT EXISTS")

@@ -3,11 +3,20 @@
 import copy
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from connectors.clickhouse.rows import ORDER_STATUS_AFTER, dead_letter_row, event_rows
+from connectors.clickhouse.rows import (
+    allocation_row,
+    dead_letter_row,
+    delivery_exception_row,
+    event_rows,
+    notification_row,
+    order_update_rows,
+    shipment_row,
+)
 from schemas.canonical import to_canonical, to_record
 from schemas.serde import AvroSerde
 
@@ -75,36 +84,32 @@ def test_raw_events_key_text(key, expected):
 def test_missing_source_is_an_empty_string():
     event = sample("OrderCancelled")
     event.pop("source", None)
-    rows = rows_of(event)
-    assert rows["raw_events"]["source"] == ""
-    assert rows["order_events"]["source"] == ""
+    assert rows_of(event)["raw_events"]["source"] == ""
 
 
-def test_order_placed_gives_raw_and_order_events_on_hold():
-    event = sample("OrderPlaced")
-    event_type, record = decoded(event)
-    rows = event_rows(event_type, record, "oms.orders", 0, 1, event["order_id"].encode())
-    assert [table for table, _ in rows] == ["raw_events", "order_events"]
-    assert rows[1][1] == {
-        "event_id": event["event_id"],
-        "order_id": event["order_id"],
-        "type": "OrderPlaced",
-        "status": "on_hold",
-        "occurred_at": record["occurred_at"],
-        "channel": event["channel"],
-        "location_id": "",
-        "source": event["source"],
-    }
+# Order lifecycle rows come only from order-status (OrderUpdate): the state machine publishes
+# every change there under the input event's id, so a row made from the input event too
+# would give one event_id two rows with different statuses.
+ORDER_INPUT_TYPES = [
+    "OrderPlaced",
+    "OrderCancelled",
+    "OrderPicked",
+    "OrderPacked",
+    "ShipmentCreated",
+]
 
 
-@pytest.mark.parametrize("event_type", sorted(ORDER_STATUS_AFTER))
-def test_order_side_events_get_their_status(event_type):
+@pytest.mark.parametrize("event_type", ORDER_INPUT_TYPES)
+def test_order_input_events_give_only_raw_events(event_type):
     event = sample(event_type)
-    order_row = rows_of(event)["order_events"]
-    assert order_row["status"] == ORDER_STATUS_AFTER[event_type]
-    assert order_row["order_id"] == event["order_id"]
-    assert order_row["location_id"] == event.get("location_id", "")
-    assert order_row["channel"] == event.get("channel", "")
+    event_type, record = decoded(event)
+    rows = event_rows(event_type, record, "oms.accepted-events", 0, 1, event["order_id"].encode())
+    assert [table for table, _ in rows] == ["raw_events"]
+
+
+def test_no_input_event_writes_order_state_tables():
+    for event in SAMPLES:
+        assert not set(rows_of(event)) & {"order_events", "orders", "shipments"}, event["type"]
 
 
 def test_carrier_scan_with_every_optional_missing():
@@ -226,3 +231,439 @@ def test_dead_letter_row_without_a_key_and_with_a_type():
     assert row["key"] == ""
     assert row["event_type"] == "OrderPlaced"
     assert "value" not in row
+
+
+# Derived records, as the order, allocation, notification and tracking processors publish them.
+T0 = datetime(2026, 11, 20, 10, 31, 7, 412_000, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def order_update(**changes) -> dict:
+    """A new order on hold: no stage reached yet, so every stage timestamp is None."""
+    record = {
+        "event_id": "3f0b7c1e-5a7d-4b8e-9a51-0c2f6e1d9b44",
+        "order_id": "SO-58231",
+        "type": "OrderPlaced",
+        "status": "on_hold",
+        "previous_status": "",
+        "occurred_at": T0,
+        "version": 1,
+        "location_id": "",
+        "channel": "web",
+        "placed_at": T0,
+        "hold_until": at(30),
+        "allocated_at": None,
+        "picked_at": None,
+        "packed_at": None,
+        "shipped_at": None,
+        "delivered_at": None,
+        "cancelled_at": None,
+        "cancel_reason": "",
+        "ship_by_at": None,
+        "promised_delivery_date": None,
+        "shipping_country": "US",
+        "shipping_region": "NJ",
+        "shipping_city": "Hoboken",
+        "shipping_method": "standard",
+        "line_count": 3,
+        "order_total": Decimal("1234.50"),
+        "currency": "USD",
+        "customer_key": "c9d1f0a27b3e4c55",
+    }
+    return {**record, **changes}
+
+
+def shipped_update(**changes) -> dict:
+    """The same order after its shipment: every stage up to shipped is set."""
+    return order_update(
+        event_id="a5aa3c81-4f42-4dcb-b394-fb36bb2d420f",
+        type="ShipmentCreated",
+        status="shipped",
+        previous_status="packed",
+        occurred_at=at(182),
+        version=5,
+        location_id="WH-EAST",
+        allocated_at=at(30),
+        picked_at=at(95),
+        packed_at=at(140),
+        shipped_at=at(182),
+        ship_by_at=at(30 + 24 * 60),
+        promised_delivery_date=date(2026, 11, 24),
+        **changes,
+    )
+
+
+def allocation(**changes) -> dict:
+    record = {
+        "order_id": "SO-58231",
+        "line_id": "L2",
+        "sku": "HOODIE-GRY-M",
+        "location_id": "WH-EAST",
+        "quantity": 3,
+        "state": "reserved",
+        "occurred_at": at(30),
+        "version": 2,
+    }
+    return {**record, **changes}
+
+
+def notification(**changes) -> dict:
+    record = {
+        "notification_id": "ntf-SO-58231-shipping_confirmation-a5aa3c81",
+        "kind": "shipping_confirmation",
+        "order_id": "SO-58231",
+        "occurred_at": at(182),
+        "due_at": at(182),
+        "recipient_email": "jane.doe@example.com",
+        "recipient_name": "Jane Doe",
+        "recipient_key": "c9d1f0a27b3e4c55",
+        "tracking_url": "https://www.fedex.com/fedextrack/?trknbr=759797114710",
+        "details": {
+            "carrier": "fedex",
+            "tracking_number": "759797114710",
+            "promised_delivery_date": "2026-11-24",
+        },
+    }
+    return {**record, **changes}
+
+
+def delivery_exception(**changes) -> dict:
+    record = {
+        "exception_id": "dex-SHP-90412-failed_attempt-1",
+        "kind": "failed_attempt",
+        "state": "opened",
+        "severity": "warning",
+        "tracking_number": "759797114710",
+        "shipment_id": "SHP-90412",
+        "order_id": "SO-58231",
+        "carrier": "fedex",
+        "status_detail": "recipient_unavailable",
+        "carrier_code": "DE08",
+        "detail": "Delivery attempted; recipient not available",
+        "region": "NJ",
+        "origin_location_id": "WH-EAST",
+        "opened_at": at(2 * 24 * 60),
+        "resolved_at": None,
+        "occurred_at": at(2 * 24 * 60),
+        "version": 1,
+    }
+    return {**record, **changes}
+
+
+def shipment_recorded(**changes) -> dict:
+    record = {
+        "shipment_id": "SHP-90412",
+        "order_id": "SO-58231",
+        "location_id": "WH-EAST",
+        "carrier": "fedex",
+        "service": "same_day_city",
+        "tracking_number": "759797114710",
+        "shipped_at": at(182),
+        "promised_delivery_date": date(2026, 11, 24),
+        "origin_country": "US",
+        "origin_postal_code": "07094",
+        "shipping_country": "US",
+        "shipping_region": "NJ",
+        "tracking_url": "https://www.fedex.com/fedextrack/?trknbr=759797114710",
+        "lines": [
+            {"line_id": "L1", "sku": "SOCK-3PK-BLK", "quantity": 2},
+            {"line_id": "L2", "sku": "HOODIE-GRY-M", "quantity": 3},
+        ],
+    }
+    return {**record, **changes}
+
+
+def round_trip(event_type: str, record: dict) -> dict:
+    """The record as the sink decodes it (and proof that it is valid for its schema)."""
+    decoded_type, decoded_record = SERDE.decode(SERDE.encode(event_type, record))
+    assert decoded_type == event_type
+    return decoded_record
+
+
+def test_order_update_of_a_new_order_gives_its_state_and_its_event():
+    record = round_trip("OrderUpdate", order_update())
+    rows = order_update_rows(record)
+    assert [table for table, _ in rows] == ["orders", "order_events"]
+    orders, events = dict(rows)["orders"], dict(rows)["order_events"]
+    assert orders == {
+        "order_id": "SO-58231",
+        "channel": "web",
+        "status": "on_hold",
+        "placed_at": T0,
+        "hold_until": at(30),
+        "allocated_at": None,
+        "picked_at": None,
+        "packed_at": None,
+        "shipped_at": None,
+        "delivered_at": None,
+        "cancelled_at": None,
+        "cancel_reason": "",
+        "ship_by_at": None,
+        "promised_delivery_date": None,
+        "shipping_country": "US",
+        "shipping_region": "NJ",
+        "shipping_city": "Hoboken",
+        "shipping_method": "standard",
+        "line_count": 3,
+        "order_total": Decimal("1234.50"),
+        "currency": "USD",
+        "customer_key": "c9d1f0a27b3e4c55",
+        "updated_at": T0,
+        "version": 1,
+    }
+    assert events == {
+        "event_id": "3f0b7c1e-5a7d-4b8e-9a51-0c2f6e1d9b44",
+        "order_id": "SO-58231",
+        "type": "OrderPlaced",
+        "status": "on_hold",
+        "previous_status": "",
+        "occurred_at": T0,
+        "location_id": "",
+        "channel": "web",
+        "source": "",
+        "version": 1,
+    }
+
+
+def test_order_update_after_shipment_carries_every_stage_and_the_location():
+    record = round_trip("OrderUpdate", shipped_update())
+    rows = dict(order_update_rows(record))
+    orders = rows["orders"]
+    assert orders["status"] == "shipped"
+    assert (orders["allocated_at"], orders["picked_at"], orders["packed_at"]) == (
+        at(30),
+        at(95),
+        at(140),
+    )
+    assert orders["shipped_at"] == orders["updated_at"] == at(182)
+    assert orders["delivered_at"] is None and orders["cancelled_at"] is None
+    assert orders["ship_by_at"] == at(30 + 24 * 60)
+    assert orders["promised_delivery_date"] == date(2026, 11, 24)
+    assert orders["placed_at"] == T0
+    assert orders["version"] == 5
+    event = rows["order_events"]
+    assert (event["type"], event["status"], event["previous_status"]) == (
+        "ShipmentCreated",
+        "shipped",
+        "packed",
+    )
+    assert event["location_id"] == "WH-EAST"
+    assert event["occurred_at"] == at(182)
+
+
+def test_a_decision_update_is_an_order_event_too():
+    record = round_trip(
+        "OrderUpdate",
+        order_update(
+            event_id="SO-58231:Allocated:2",
+            type="Allocated",
+            status="partially_backordered",
+            previous_status="on_hold",
+            occurred_at=at(30),
+            version=2,
+            allocated_at=at(30),
+            ship_by_at=at(30 + 24 * 60),
+        ),
+    )
+    event = dict(order_update_rows(record))["order_events"]
+    assert event["type"] == "Allocated"
+    assert event["status"] == "partially_backordered"
+    assert event["event_id"] == "SO-58231:Allocated:2"
+
+
+def test_a_cancelled_order_keeps_its_reason():
+    record = round_trip(
+        "OrderUpdate",
+        order_update(
+            type="OrderCancelled",
+            status="cancelled",
+            previous_status="on_hold",
+            occurred_at=at(12),
+            version=2,
+            cancelled_at=at(12),
+            cancel_reason="customer_request",
+        ),
+    )
+    orders = dict(order_update_rows(record))["orders"]
+    assert orders["cancelled_at"] == at(12)
+    assert orders["cancel_reason"] == "customer_request"
+    assert orders["updated_at"] == at(12)
+
+
+def test_order_total_stays_an_exact_decimal():
+    record = round_trip("OrderUpdate", order_update(order_total=Decimal("9999999999.99")))
+    total = dict(order_update_rows(record))["orders"]["order_total"]
+    assert isinstance(total, Decimal)
+    assert total == Decimal("9999999999.99")
+
+
+def test_allocation_row():
+    record = round_trip("OrderAllocation", allocation())
+    assert allocation_row(record) == (
+        "order_allocations",
+        {
+            "order_id": "SO-58231",
+            "line_id": "L2",
+            "sku": "HOODIE-GRY-M",
+            "location_id": "WH-EAST",
+            "quantity": 3,
+            "state": "reserved",
+            "updated_at": at(30),
+            "version": 2,
+        },
+    )
+
+
+def test_a_backordered_allocation_has_an_empty_location():
+    record = round_trip(
+        "OrderAllocation", allocation(location_id="", state="backordered", quantity=1)
+    )
+    _, row = allocation_row(record)
+    assert row["location_id"] == ""
+    assert row["state"] == "backordered"
+
+
+def test_notification_row_keeps_no_pii():
+    record = round_trip("Notification", notification())
+    table, row = notification_row(record)
+    assert table == "notifications"
+    assert row == {
+        "notification_id": "ntf-SO-58231-shipping_confirmation-a5aa3c81",
+        "order_id": "SO-58231",
+        "kind": "shipping_confirmation",
+        "due_at": at(182),
+        "recipient_key": "c9d1f0a27b3e4c55",
+        "tracking_url": "https://www.fedex.com/fedextrack/?trknbr=759797114710",
+        "payload": row["payload"],
+        "created_at": at(182),
+    }
+    assert json.loads(row["payload"]) == notification()["details"]
+    assert ", " not in row["payload"] and '": ' not in row["payload"]
+    text = json.dumps(row, default=str)
+    assert "jane.doe@example.com" not in text
+    assert "Jane Doe" not in text
+
+
+def test_notification_payload_is_the_same_whatever_the_detail_order():
+    forward = notification(details={"a": "1", "b": "2"})
+    backward = notification(details={"b": "2", "a": "1"})
+    assert notification_row(forward)[1]["payload"] == notification_row(backward)[1]["payload"]
+    assert notification_row(forward)[1]["payload"] == '{"a":"1","b":"2"}'
+
+
+def test_a_detail_holding_the_recipient_is_left_out():
+    record = round_trip(
+        "Notification",
+        notification(
+            kind="follow_up",
+            tracking_url="",
+            details={
+                "greeting": "Hi Jane Doe,",
+                "reply_to": "JANE.DOE@example.com",
+                "order_id": "SO-58231",
+            },
+        ),
+    )
+    _, row = notification_row(record)
+    assert json.loads(row["payload"]) == {"order_id": "SO-58231"}
+    assert row["tracking_url"] == ""
+
+
+def test_a_notification_without_details_has_an_empty_object_payload():
+    _, row = notification_row(round_trip("Notification", notification(details={})))
+    assert row["payload"] == "{}"
+
+
+def test_an_opened_delivery_exception():
+    record = round_trip("DeliveryException", delivery_exception())
+    assert delivery_exception_row(record) == (
+        "delivery_exceptions",
+        {
+            "exception_id": "dex-SHP-90412-failed_attempt-1",
+            "kind": "failed_attempt",
+            "state": "opened",
+            "severity": "warning",
+            "tracking_number": "759797114710",
+            "shipment_id": "SHP-90412",
+            "order_id": "SO-58231",
+            "carrier": "fedex",
+            "status_detail": "recipient_unavailable",
+            "carrier_code": "DE08",
+            "detail": "Delivery attempted; recipient not available",
+            "region": "NJ",
+            "origin_location_id": "WH-EAST",
+            "opened_at": at(2 * 24 * 60),
+            "resolved_at": None,
+            "updated_at": at(2 * 24 * 60),
+            "version": 1,
+        },
+    )
+
+
+def test_a_resolved_delivery_exception_keeps_its_opening_time():
+    record = round_trip(
+        "DeliveryException",
+        delivery_exception(
+            state="resolved", resolved_at=at(3 * 24 * 60), occurred_at=at(3 * 24 * 60), version=2
+        ),
+    )
+    _, row = delivery_exception_row(record)
+    assert row["opened_at"] == at(2 * 24 * 60)
+    assert row["resolved_at"] == row["updated_at"] == at(3 * 24 * 60)
+    assert (row["state"], row["version"]) == ("resolved", 2)
+
+
+def test_a_late_shipment_exception_has_no_parcel():
+    record = round_trip(
+        "DeliveryException",
+        delivery_exception(
+            exception_id="dex-SO-58231-late_shipment-1",
+            kind="late_shipment",
+            severity="critical",
+            tracking_number="",
+            shipment_id="",
+            carrier="",
+            status_detail="",
+            carrier_code="",
+            detail="Not shipped by the ship-by time",
+        ),
+    )
+    _, row = delivery_exception_row(record)
+    assert row["tracking_number"] == row["shipment_id"] == row["carrier"] == ""
+    assert row["kind"] == "late_shipment"
+
+
+def test_shipment_row_is_version_zero_before_any_scan():
+    record = round_trip("ShipmentRecorded", shipment_recorded())
+    assert shipment_row(record) == (
+        "shipments",
+        {
+            "shipment_id": "SHP-90412",
+            "order_id": "SO-58231",
+            "location_id": "WH-EAST",
+            "carrier": "fedex",
+            "service": "same_day_city",
+            "tracking_number": "759797114710",
+            "status": "label_created",
+            "status_detail": "",
+            "shipped_at": at(182),
+            "delivered_at": None,
+            "promised_delivery_date": date(2026, 11, 24),
+            "latest_estimated_delivery_date": None,
+            "last_scan_at": None,
+            "origin_country": "US",
+            "origin_postal_code": "07094",
+            "shipping_country": "US",
+            "shipping_region": "NJ",
+            "updated_at": at(182),
+            "version": 0,
+        },
+    )
+
+
+def test_a_shipment_without_a_promised_date():
+    record = round_trip("ShipmentRecorded", shipment_recorded(promised_delivery_date=None))
+    assert shipment_row(record)[1]["promised_delivery_date"] is None

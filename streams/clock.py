@@ -1,0 +1,90 @@
+"""The pipeline's event-time clock and the timers that run on it.
+
+The clock is the latest event time the inputs have reached (events.md, "Time"). A worker
+that sees it pass a tick boundary broadcasts a ClockTick to every partition of the clock
+topic, which is partitioned like the order topics; so each order partition learns the time
+even when no order event lands on it, and fires its due timers in the context of one of its
+own messages (Faust writes table changes to the changelog partition of the message being
+processed, so a timer must run on its order's partition).
+
+Timers live in the orders themselves (durable, in the table); the due-time queues here are
+an in-memory index over them, rebuilt from the table after every rebalance.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import faust
+
+from schemas.serde import AvroSerde
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def tick_of(at: datetime, tick: timedelta) -> datetime:
+    """The tick boundary at or before an event time."""
+    return _EPOCH + ((at - _EPOCH) // tick) * tick
+
+
+class ClockBroadcaster:
+    def __init__(
+        self, topic: faust.TopicT, partitions: int, tick: timedelta, serde: AvroSerde
+    ) -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.tick = tick
+        self.serde = serde
+        self.reached: datetime | None = None
+
+    async def observe(self, occurred_at: datetime) -> None:
+        tick = tick_of(occurred_at, self.tick)
+        if self.reached is not None and tick <= self.reached:
+            return
+        self.reached = tick
+        value = self.serde.encode("ClockTick", {"occurred_at": tick})
+        for partition in range(self.partitions):
+            await self.topic.send(
+                key=str(partition).encode(), value=value, partition=partition, force=True
+            )
+
+
+Timer = tuple[datetime, str, str]  # (due, order id, kind)
+
+
+class TimerQueues:
+    """Due timers per order partition, soonest first."""
+
+    def __init__(self) -> None:
+        self._queues: dict[int, list[Timer]] | None = None
+        self._scheduled: set[Timer] = set()
+
+    def forget(self) -> None:
+        """After a rebalance: the table is the truth again."""
+        self._queues = None
+        self._scheduled.clear()
+
+    def rebuild(self, timers: Iterable[tuple[int, Timer]]) -> None:
+        if self._queues is not None:
+            return
+        self._queues = {}
+        for partition, timer in timers:
+            self.push(partition, *timer)
+
+    def push(self, partition: int, due: datetime, order_id: str, kind: str) -> None:
+        timer = (due, order_id, kind)
+        if self._queues is None or timer in self._scheduled:
+            return  # not built yet: the rebuild reads it from the table
+        self._scheduled.add(timer)
+        heapq.heappush(self._queues.setdefault(partition, []), timer)
+
+    def pop_due(self, partition: int, now: datetime) -> list[Timer]:
+        queue = (self._queues or {}).get(partition, [])
+        due = []
+        while queue and queue[0][0] <= now:
+            timer = heapq.heappop(queue)
+            self._scheduled.discard(timer)
+            due.append(timer)
+        return due

@@ -1,0 +1,243 @@
+"""Thin Faust glue for orders: the orders table, the handlers the intake agents call for
+order, fulfillment and stock-reply records, and the clock agent that fires due timers.
+
+Each handler moves its partition's clock to the record's event time first (firing the
+timers that became due), then decides with streams.orders.decisions, delivers the records
+the decision produced, and stores the order (outputs before state, as in the intake).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+
+import faust
+
+from oms.settings import Settings
+from schemas.serde import AvroSerde
+from streams import metrics
+from streams.clock import TimerQueues
+from streams.ingest.agents import deliver
+from streams.inventory.agents import InventoryService
+from streams.orders import decisions
+from streams.orders.allocation import Site
+from streams.orders.effects import Effects, Rules, Step
+from streams.orders.lifecycle import ImpossibleTransition
+from streams.orders.order import Order, from_ms
+from streams.topics import (
+    ALLOCATIONS,
+    CLOCK,
+    DELIVERY_EXCEPTIONS,
+    NOTIFICATIONS,
+    ORDER_UPDATES,
+    SHIPMENTS,
+    STOCK_COMMANDS,
+)
+
+
+def rules_from(settings: Settings) -> Rules:
+    secret = settings.customer_key_secret.get_secret_value().encode()
+
+    def customer_key(customer_id: str) -> str:
+        return hmac.new(secret, customer_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    return Rules(
+        fraud_hold=settings.fraud_hold,
+        ship_by_sla=settings.ship_by_sla,
+        follow_up_after=settings.follow_up_after,
+        allocation_attempts=settings.allocation_attempts,
+        tracking_url=settings.tracking_url,
+        customer_key=customer_key,
+    )
+
+
+class OrderService:
+    def __init__(
+        self, app: faust.App, settings: Settings, serde: AvroSerde, inventory: InventoryService
+    ) -> None:
+        self.serde = serde
+        self.inventory = inventory
+        self.rules = rules_from(settings)
+        # order_id -> Order.as_dict(); partitioned like the orders, fulfillment, stock-reply
+        # and clock topics
+        self.orders = app.Table("orders", key_type=str, default=None)
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        prefix = settings.topic_prefix
+        self.outputs = {
+            name: app.topic(spec.name(prefix), **raw)
+            for name, spec in (
+                ("commands", STOCK_COMMANDS),
+                ("updates", ORDER_UPDATES),
+                ("allocations", ALLOCATIONS),
+                ("notifications", NOTIFICATIONS),
+                ("exceptions", DELIVERY_EXCEPTIONS),
+                ("shipments", SHIPMENTS),
+            )
+        }
+        self.timers = TimerQueues()
+        self.clock: dict[int, datetime] = {}  # order partition -> event time reached
+        app.on_partitions_revoked.connect(self._forget_timers)
+        app.on_partitions_assigned.connect(self._forget_timers)
+        app.agent(app.topic(CLOCK.name(prefix), **raw), name="order-clock")(self._clock_agent)
+
+    def handlers(self) -> dict:
+        return {
+            "orders": self.on_order_event,
+            "fulfillment": self.on_fulfillment,
+            "stock-replies": self.on_reply,
+        }
+
+    def load(self, order_id: str) -> Order | None:
+        stored = self.orders.get(order_id)
+        return Order.from_dict(stored) if stored else None
+
+    def network(self) -> decisions.Network:
+        locations = dict(self.inventory.locations.items())
+        sites = [
+            Site(loc, site["latitude"], site["longitude"], site["ships_orders"])
+            for loc, site in locations.items()
+        ]
+        return decisions.Network(
+            sites=sites,
+            available=lambda sku: self.inventory.available.get(sku) or {},
+            origins=locations,
+        )
+
+    # --- handlers ------------------------------------------------------------------------
+    async def on_order_event(
+        self, event_type: str, record: dict, source: str, offset: int
+    ) -> str | None:
+        await self._advance(source, record["occurred_at"])
+        if event_type == "OrderPlaced":
+            return await self._place(record, source, offset)
+        reason = record["reason"]
+        return await self._apply(
+            record, source, offset, lambda step: decisions.cancel(step, reason)
+        )
+
+    async def on_fulfillment(
+        self, event_type: str, record: dict, source: str, offset: int
+    ) -> str | None:
+        await self._advance(source, record["occurred_at"])
+        network = self.network()
+        return await self._apply(
+            record,
+            source,
+            offset,
+            lambda step: decisions.fulfil(step, event_type, record, network),
+        )
+
+    async def on_reply(self, _event_type: str, record: dict, source: str, offset: int):
+        await self._advance(source, record["occurred_at"])
+        network = self.network()
+        return await self._apply(
+            record,
+            source,
+            offset,
+            lambda step: decisions.on_reply(step, record, network),
+            cause=record["command_id"],
+        )
+
+    async def _place(self, record: dict, source: str, offset: int) -> str | None:
+        existing = self.load(record["order_id"])
+        if existing is not None:
+            if existing.already_applied(source, offset):
+                self.orders[existing.order_id] = existing.as_dict()  # changelog may be lost
+                return None
+            return f"order {existing.order_id} already placed"
+        partition = int(source.rsplit(":", 1)[1])
+        _, step = decisions.place(record, partition, self.rules)
+        await self._finish(step, source, offset)
+        return None
+
+    async def _apply(
+        self,
+        record: dict,
+        source: str,
+        offset: int,
+        decide: Callable[[Step], None],
+        cause: str | None = None,
+    ) -> str | None:
+        order = self.load(record["order_id"])
+        if order is None:
+            return f"unknown order {record['order_id']}"
+        if order.already_applied(source, offset):
+            self.orders[order.order_id] = order.as_dict()  # its changelog may have been lost
+            return None
+        step = Step(order, record["occurred_at"], cause or record["event_id"], self.rules)
+        try:
+            decide(step)
+        except ImpossibleTransition as exc:
+            return str(exc)
+        await self._finish(step, source, offset)
+        return None
+
+    # --- time ----------------------------------------------------------------------------
+    async def _clock_agent(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            _, tick = self.serde.decode(event.message.value)
+            await self._fire_due(event.message.partition, tick["occurred_at"])
+
+    async def _advance(self, source: str, at: datetime) -> None:
+        await self._fire_due(int(source.rsplit(":", 1)[1]), at)
+
+    async def _fire_due(self, partition: int, now: datetime) -> None:
+        reached = self.clock.get(partition)
+        if reached is not None and now <= reached:
+            return
+        self.clock[partition] = now
+        self.timers.rebuild(
+            (stored["partition"], (from_ms(due), order_id, kind))
+            for order_id, stored in self.orders.items()
+            for kind, due in stored["timers"].items()
+        )
+        network = self.network()
+        for due, order_id, kind in self.timers.pop_due(partition, now):
+            order = self.load(order_id)
+            if order is None or order.timers.get(kind) != due:
+                continue
+            step = Step(order, due, decisions.timer_cause(order_id, kind, due), self.rules)
+            decisions.fire_timer(step, kind, network)
+            await self._finish(step)
+
+    async def _forget_timers(self, *_args, **_kwargs) -> None:
+        self.timers.forget()
+        self.clock.clear()
+
+    # --- effects -------------------------------------------------------------------------
+    async def _finish(self, step: Step, source: str | None = None, offset: int = 0) -> None:
+        order = step.order
+        await self._publish(step.finish())
+        if source is not None:
+            order.mark_applied(source, offset)
+        self.orders[order.order_id] = order.as_dict()
+        for kind, due in order.timers.items():
+            self.timers.push(order.partition, due, order.order_id, kind)
+
+    async def _publish(self, effects: Effects) -> None:
+        encode = self.serde.encode
+        out = self.outputs
+        for command in effects.commands:
+            await deliver(out["commands"], command["sku"].encode(), encode("StockCommand", command))
+        for update in effects.updates:
+            metrics.ORDER_STATUS_CHANGES.labels(update["type"], update["status"]).inc()
+            await deliver(
+                out["updates"], update["order_id"].encode(), encode("OrderUpdate", update)
+            )
+        for allocation in effects.allocations:
+            key = allocation["order_id"].encode()
+            await deliver(out["allocations"], key, encode("OrderAllocation", allocation))
+        for note in effects.notifications:
+            metrics.NOTIFICATIONS.labels(note["kind"]).inc()
+            await deliver(
+                out["notifications"], note["order_id"].encode(), encode("Notification", note)
+            )
+        for exception in effects.exceptions:
+            metrics.DELIVERY_EXCEPTIONS.labels(exception["kind"], exception["state"]).inc()
+            key = exception["order_id"].encode()
+            await deliver(out["exceptions"], key, encode("DeliveryException", exception))
+        for shipment in effects.shipments:
+            key = shipment["tracking_number"].encode()
+            await deliver(out["shipments"], key, encode("ShipmentRecorded", shipment))
