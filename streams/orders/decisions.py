@@ -21,7 +21,16 @@ from streams.orders import lifecycle
 from streams.orders.allocation import Need, Site, plan
 from streams.orders.effects import Rules, Step, derived_id
 from streams.orders.lifecycle import ImpossibleTransition, Status
-from streams.orders.order import BACKORDER, BACKORDERED, FILLED, RESERVED, SHIPPED, Line, Order
+from streams.orders.order import (
+    BACKORDER,
+    BACKORDERED,
+    FILLED,
+    RELEASED,
+    RESERVED,
+    SHIPPED,
+    Line,
+    Order,
+)
 
 HOLD, SHIP_BY, FOLLOW_UP = "hold", "ship_by", "follow_up"
 LATE_SHIPMENT = "late_shipment"
@@ -72,10 +81,10 @@ def place(record: dict, partition: int, rules: Rules) -> tuple[Order, Step]:
 def cancel(step: Step, reason: str) -> None:
     order = step.order
     transition = lifecycle.cancelled(order.status)
+    for line_id in order.lines:  # first, or the units released below would fill them
+        step.withdraw(line_id, RELEASED)
     for line_id, location_id, units in order.reserved_at():
         step.release(line_id, location_id, units)
-    for line_id in order.lines:
-        step.withdraw(line_id, "released")
     order.replan.clear()
     order.timers.clear()
     order.stamps["cancelled_at"] = step.at
@@ -253,10 +262,10 @@ def _ship(step: Step, record: dict, network: Network) -> None:
         )
         step.move(line_id, location_id, SHIPPED, units)
         if order.line_total(line_id, SHIPPED) >= order.lines[line_id].quantity:
+            step.withdraw(line_id, FILLED)
             for other_line, other_location, held in order.reserved_at():
                 if other_line == line_id:
                     step.release(line_id, other_location, held)
-            step.withdraw(line_id, FILLED)
     origin = network.origins.get(location_id, {})
     tracking_url = step.rules.tracking_url(record["carrier"], record["tracking_number"])
     shipment = {

@@ -188,8 +188,10 @@ def _allocation_state(order: Order, line_id: str, location_id: str) -> tuple[int
     def count(state: str) -> int:
         return order.count(line_id, location_id, state)
 
-    if location_id == BACKORDER:
-        return (count(BACKORDERED), BACKORDERED) if count(BACKORDERED) else (count(FILLED), FILLED)
+    if count(BACKORDERED):
+        return count(BACKORDERED), BACKORDERED
+    if location_id == BACKORDER and count(FILLED):
+        return count(FILLED), FILLED
     if count(RESERVED):
         return count(RESERVED) + count(SHIPPED), RESERVED
     if count(SHIPPED):

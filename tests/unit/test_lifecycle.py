@@ -9,6 +9,8 @@ from streams.orders.lifecycle import (
     fact,
     hold_ended,
     placed,
+    reallocated,
+    stage,
 )
 
 S = Status
@@ -33,6 +35,26 @@ def test_the_end_of_the_hold_allocates(allocated, backordered, status):
 def test_the_hold_ends_only_once(current):
     with pytest.raises(ImpossibleTransition):
         hold_ended(current, 1, 0)
+
+
+@pytest.mark.parametrize("current", RELEASED)
+@pytest.mark.parametrize(
+    ("allocated", "backordered", "status"),
+    [(3, 0, S.ALLOCATED), (2, 1, S.PARTIALLY_BACKORDERED), (0, 3, S.BACKORDERED)],
+)
+def test_a_released_order_follows_its_allocation(current, allocated, backordered, status):
+    assert reallocated(current, allocated, backordered).after is status
+
+
+@pytest.mark.parametrize("current", [s for s in S if s not in RELEASED])
+def test_reallocation_leaves_other_statuses_alone(current):
+    assert not reallocated(current, 0, 3).changed
+
+
+def test_stages_order_the_journey_and_cancelled_is_off_it():
+    journey = [S.ON_HOLD, S.ALLOCATED, S.PICKED, S.PACKED, S.SHIPPED, S.OUT_FOR_DELIVERY]
+    assert [stage(s) for s in journey] == sorted(stage(s) for s in journey)
+    assert stage(S.CANCELLED) < stage(S.ON_HOLD)
 
 
 @pytest.mark.parametrize("current", [S.ON_HOLD, *RELEASED, S.PICKED, S.PACKED])
