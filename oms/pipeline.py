@@ -10,7 +10,7 @@ from confluent_kafka import TopicPartition
 from oms import processes
 from oms.kafka_admin import GroupProgress, create_topics
 from oms.settings import Settings
-from streams.topics import CLOCK, SINK_SOURCES, WORKER_SOURCES
+from streams.topics import CLOCK, SINK_SOURCES, STOCK_COMMANDS, STOCK_REPLIES, WORKER_SOURCES
 
 
 class LocalPipeline:
@@ -20,6 +20,10 @@ class LocalPipeline:
         prefix = settings.topic_prefix
         self.input_topics = [spec.name(prefix) for spec in (*WORKER_SOURCES, CLOCK)]
         self.output_topics = [spec.name(prefix) for spec in SINK_SOURCES]
+        # what the worker sends itself: ticks, stock commands and their replies
+        self.internal_topics = [
+            spec.name(prefix) for spec in (CLOCK, STOCK_COMMANDS, STOCK_REPLIES)
+        ]
         self.worker = processes.worker(settings)
         self.sink = processes.sink(settings)
 
@@ -42,12 +46,18 @@ class LocalPipeline:
         return [self.worker, self.sink]
 
     def wait_processed(self, last_offsets: dict[tuple[str, int], int]) -> None:
-        """Returns once the worker has committed past each (topic, partition) -> offset."""
+        """Returns once the worker has committed past each (topic, partition) -> offset and
+        everything it sent itself because of them (so a replay decides in the order of its
+        file: each timer, reservation and re-plan before the next input)."""
         partitions = [TopicPartition(t, p) for t, p in last_offsets]
 
         def processed() -> bool:
             committed = self._worker_progress.committed(partitions)
-            return all(committed[tp] > offset for tp, offset in last_offsets.items())
+            # each step's outputs are in Kafka before its input is committed, so once the
+            # inputs are committed, no internal lag means nothing is left in flight
+            return all(
+                committed[tp] > offset for tp, offset in last_offsets.items()
+            ) and not self._worker_progress.lag(self.internal_topics)
 
         processes.wait_for(processed, self.children, self.timeout, "the worker")
 

@@ -22,7 +22,13 @@ def run_file(settings: Settings, events: Path, console: Console) -> ReplaySummar
     total = sum(1 for _ in read_lines(events))
     with kafka_for(settings), LocalPipeline(settings) as pipeline:
         producer = Producer(settings.producer_config())
-        replayer = Replayer(producer, AvroSerde(), settings.topic_prefix, pipeline.wait_processed)
+        replayer = Replayer(
+            producer,
+            AvroSerde(),
+            settings.topic_prefix,
+            pipeline.wait_processed,
+            settings.clock_tick,
+        )
         columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("events", total=total)

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 from schemas.canonical import to_record
 from schemas.catalog import UnknownEventType
 from schemas.serde import AvroSerde, SchemaViolation
+from streams.clock import tick_of
 from streams.ingest.intake import Rejected, dead_letter_record
 from streams.topics import DEAD_LETTERS, INPUT_TOPIC_BY_EVENT_TYPE
 
@@ -56,9 +57,15 @@ class Replayer:
         serde: AvroSerde,
         topic_prefix: str,
         wait_processed: Callable[[dict[tuple[str, int], int]], None] | None,
+        tick: timedelta | None = None,
     ) -> None:
         """wait_processed(last offsets by (topic, partition)) returns once they are processed;
-        None publishes as fast as the broker takes it (bulk loads, benchmarks)."""
+        None publishes as fast as the broker takes it (bulk loads, benchmarks). With it, the
+        replay waits at every change of partition and, given the clock's tick, at every
+        tick boundary of event time, so each tick's timers fire before later input arrives
+        (partitions would otherwise race ahead of each other's clocks)."""
+        self.tick = tick
+        self._last_tick: datetime | None = None
         self.producer = producer
         self.serde = serde
         self.prefix = topic_prefix
@@ -102,9 +109,12 @@ class Replayer:
         topic = topic_spec.name(self.prefix)
         key = str(record[topic_spec.key]).encode()
         partition = self._partition_of(topic, key)
-        if self.wait_processed and self._last_partition not in (None, (topic, partition)):
+        tick = self.tick and tick_of(record["occurred_at"], self.tick)
+        moved = self._last_partition not in (None, (topic, partition))
+        if self.wait_processed and (moved or self._last_tick not in (None, tick)):
             self._settle()
         self._last_partition = (topic, partition)
+        self._last_tick = tick
         self.producer.produce(
             topic,
             value,

@@ -61,18 +61,21 @@ def register_intake(
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     accepted = app.topic(ACCEPTED_EVENTS.name(prefix), **raw)
     dead_letters = app.topic(DEAD_LETTERS.name(prefix), **raw)
-    # record id -> topic:partition:offset of its first message (see dedupe.py)
+    # topic/record id -> topic:partition:offset of its first message (see dedupe.py)
     seen = app.Table("seen-event-ids", key_type=str, value_type=str, default=None)
 
     def make_agent(spec: TopicSpec) -> None:
         source = app.topic(spec.name(prefix), **raw)
         handler = handlers.get(spec.suffix)
 
+        def seen_at(record_id: str) -> str | None:
+            return seen.get(dedupe.seen_key(spec.suffix, record_id))
+
         async def intake_agent(stream: faust.StreamT) -> None:
             async for event in stream.events():
                 message = event.message
                 here = dedupe.position(message.topic, message.partition, message.offset)
-                outcome = intake.examine(serde, spec, message.key, message.value, here, seen.get)
+                outcome = intake.examine(serde, spec, message.key, message.value, here, seen_at)
                 if isinstance(outcome, intake.Duplicate):
                     metrics.EVENTS_DUPLICATE.labels(spec.suffix).inc()
                     continue
@@ -104,7 +107,7 @@ def register_intake(
                     await deliver(dead_letters, message.key, serde.encode("DeadLetter", record))
                     log.info("dead-lettered %s: %s", here, outcome.reason)
                 if outcome.event_id is not None:
-                    seen[outcome.event_id] = here
+                    seen[dedupe.seen_key(spec.suffix, outcome.event_id)] = here
 
         app.agent(source, name=f"intake-{spec.suffix}")(intake_agent)
 

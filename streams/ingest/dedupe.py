@@ -1,6 +1,6 @@
 """Telling a duplicate event from a re-read of the same message after a crash.
 
-The seen-table maps event_id -> the position (topic:partition:offset) of the message that
+The seen-table maps topic/event_id -> the position (topic:partition:offset) of the message that
 first carried it. A crash can leave the position recorded while the message's offset was
 not committed, so a message seen *at its own position* is a re-read after a crash and is
 processed again (its effects are idempotent: see ingest/agents.py). Only the same event_id
@@ -16,6 +16,11 @@ class Verdict(Enum):
     NEW = "new"
     REREAD = "reread"
     DUPLICATE = "duplicate"
+
+
+def seen_key(topic_suffix: str, record_id: str) -> str:
+    """Ids are unique per topic: a stock reply carries the id of the command it answers."""
+    return f"{topic_suffix}/{record_id}"
 
 
 def position(topic: str, partition: int, offset: int) -> str:

@@ -25,6 +25,7 @@ from streams.inventory.ledger import (
     fill_backorders,
     signals_after,
 )
+from streams.locks import KeyedLocks
 from streams.topics import INVENTORY_MOVEMENTS, STOCK_REPLIES, STOCK_SIGNALS
 
 
@@ -42,8 +43,14 @@ class InventoryService:
         self.stock = app.Table("stock", key_type=str, default=None)
         # location_id -> what planning needs of it; every worker holds every location
         self.locations = app.GlobalTable("locations", key_type=str, default=None)
-        # sku -> location_id -> available: the snapshot orders plan with, on every worker
+        # sku -> location_id -> available: the snapshot orders plan with, on every worker.
+        # A global table lags its own writes (its changelog reader re-applies older values
+        # until it catches up), so the SKUs this worker owns are read from `_owned`, written
+        # in step with the stock table.
         self.available = app.GlobalTable("stock-available", key_type=str, default=None)
+        self._owned: dict[str, dict[str, int]] = {}
+        self.locks = KeyedLocks()  # per SKU
+        app.on_partitions_revoked.connect(self._forget_owned)
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         prefix = settings.topic_prefix
         self.movements = app.topic(INVENTORY_MOVEMENTS.name(prefix), **raw)
@@ -76,11 +83,12 @@ class InventoryService:
         unknown = [loc for loc in _locations_of(event_type, record) if loc not in self.locations]
         if unknown:
             return f"unknown location {', '.join(unknown)}"
-        stock = self.load(record["sku"])
-        if not self._skip_applied(stock, source, offset):
-            change = apply_inventory_event(stock, event_type, record)
-            await self._commit(stock, change, record["event_id"], record["occurred_at"])
-            self._store(stock, source, offset)
+        async with self.locks.hold(record["sku"]):
+            stock = self.load(record["sku"])
+            if not self._skip_applied(stock, source, offset):
+                change = apply_inventory_event(stock, event_type, record)
+                await self._commit(stock, change, record["event_id"], record["occurred_at"])
+                self._store(stock, source, offset)
         return None
 
     async def on_stock_command(
@@ -94,6 +102,12 @@ class InventoryService:
             quantity=record["quantity"],
             occurred_at=record["occurred_at"],
         )
+        async with self.locks.hold(command.sku):
+            return await self._apply_command(command, record, source, offset)
+
+    async def _apply_command(
+        self, command: StockCommand, record: dict, source: str, offset: int
+    ) -> str | None:
         stock = self.load(command.sku)
         if self._skip_applied(stock, source, offset):
             return None
@@ -126,8 +140,18 @@ class InventoryService:
         stock.mark_applied(source, offset)
         self.stock[stock.sku] = stock.as_dict()
         available = {loc: p.available for loc, p in stock.positions.items()}
-        if self.available.get(stock.sku) != available:
+        if self._owned.get(stock.sku) != available:
+            self._owned[stock.sku] = available
             self.available[stock.sku] = available
+
+    def availability(self, sku: str) -> dict[str, int]:
+        """Units available per location: exact for the SKUs this worker owns, a snapshot
+        (possibly behind) for the others."""
+        owned = self._owned.get(sku)
+        return owned if owned is not None else self.available.get(sku) or {}
+
+    async def _forget_owned(self, *_args, **_kwargs) -> None:
+        self._owned.clear()
 
     async def _commit(self, stock: SkuStock, change: Change, cause_id: str, at) -> None:
         """Fills waiting backorders with what the change made available, then delivers the

@@ -21,6 +21,7 @@ from streams import metrics
 from streams.clock import TimerQueues
 from streams.ingest.agents import deliver
 from streams.inventory.agents import InventoryService
+from streams.locks import KeyedLocks
 from streams.orders import decisions
 from streams.orders.allocation import Site
 from streams.orders.effects import Effects, Rules, Step
@@ -77,6 +78,7 @@ class OrderService:
             )
         }
         self.timers = TimerQueues()
+        self.locks = KeyedLocks()  # per order
         self.clock: dict[int, datetime] = {}  # order partition -> event time reached
         app.on_partitions_revoked.connect(self._forget_timers)
         app.on_partitions_assigned.connect(self._forget_timers)
@@ -101,7 +103,7 @@ class OrderService:
         ]
         return decisions.Network(
             sites=sites,
-            available=lambda sku: self.inventory.available.get(sku) or {},
+            available=self.inventory.availability,
             origins=locations,
         )
 
@@ -141,15 +143,17 @@ class OrderService:
         )
 
     async def _place(self, record: dict, source: str, offset: int) -> str | None:
-        existing = self.load(record["order_id"])
-        if existing is not None:
-            if existing.already_applied(source, offset):
-                self.orders[existing.order_id] = existing.as_dict()  # changelog may be lost
-                return None
-            return f"order {existing.order_id} already placed"
         partition = int(source.rsplit(":", 1)[1])
-        _, step = decisions.place(record, partition, self.rules)
-        await self._finish(step, source, offset)
+        async with self.locks.hold(record["order_id"]):
+            existing = self.load(record["order_id"])
+            if existing is not None:
+                if existing.already_applied(source, offset):
+                    self.orders[existing.order_id] = existing.as_dict()  # changelog may be lost
+                    return None
+                return f"order {existing.order_id} already placed"
+            _, step = decisions.place(record, partition, self.rules)
+            await self._store(step, source, offset)
+        await self._fire_due(partition, None)  # a hold the clock already passed
         return None
 
     async def _apply(
@@ -160,18 +164,20 @@ class OrderService:
         decide: Callable[[Step], None],
         cause: str | None = None,
     ) -> str | None:
-        order = self.load(record["order_id"])
-        if order is None:
-            return f"unknown order {record['order_id']}"
-        if order.already_applied(source, offset):
-            self.orders[order.order_id] = order.as_dict()  # its changelog may have been lost
-            return None
-        step = Step(order, record["occurred_at"], cause or record["event_id"], self.rules)
-        try:
-            decide(step)
-        except ImpossibleTransition as exc:
-            return str(exc)
-        await self._finish(step, source, offset)
+        async with self.locks.hold(record["order_id"]):
+            order = self.load(record["order_id"])
+            if order is None:
+                return f"unknown order {record['order_id']}"
+            if order.already_applied(source, offset):
+                self.orders[order.order_id] = order.as_dict()  # its changelog may have been lost
+                return None
+            step = Step(order, record["occurred_at"], cause or record["event_id"], self.rules)
+            try:
+                decide(step)
+            except ImpossibleTransition as exc:
+                return str(exc)
+            await self._store(step, source, offset)
+        await self._fire_due(order.partition, None)  # e.g. a follow-up already due
         return None
 
     # --- time ----------------------------------------------------------------------------
@@ -183,9 +189,12 @@ class OrderService:
     async def _advance(self, source: str, at: datetime) -> None:
         await self._fire_due(int(source.rsplit(":", 1)[1]), at)
 
-    async def _fire_due(self, partition: int, now: datetime) -> None:
+    async def _fire_due(self, partition: int, now: datetime | None) -> None:
+        """Moves the partition's clock to `now` (never back) and fires what became due."""
         reached = self.clock.get(partition)
-        if reached is not None and now <= reached:
+        if now is None or (reached is not None and now <= reached):
+            now = reached
+        if now is None:
             return
         self.clock[partition] = now
         self.timers.rebuild(
@@ -195,19 +204,21 @@ class OrderService:
         )
         network = self.network()
         for due, order_id, kind in self.timers.pop_due(partition, now):
-            order = self.load(order_id)
-            if order is None or order.timers.get(kind) != due:
-                continue
-            step = Step(order, due, decisions.timer_cause(order_id, kind, due), self.rules)
-            decisions.fire_timer(step, kind, network)
-            await self._finish(step)
+            async with self.locks.hold(order_id):
+                order = self.load(order_id)
+                if order is None or order.timers.get(kind) != due:
+                    continue
+                step = Step(order, due, decisions.timer_cause(order_id, kind, due), self.rules)
+                decisions.fire_timer(step, kind, network)
+                await self._store(step)
 
     async def _forget_timers(self, *_args, **_kwargs) -> None:
         self.timers.forget()
         self.clock.clear()
 
     # --- effects -------------------------------------------------------------------------
-    async def _finish(self, step: Step, source: str | None = None, offset: int = 0) -> None:
+    async def _store(self, step: Step, source: str | None = None, offset: int = 0) -> None:
+        """Publishes the step's records, then stores the order (outputs before state)."""
         order = step.order
         await self._publish(step.finish())
         if source is not None:

@@ -23,7 +23,9 @@ def producer(settings: Settings) -> Producer:
 
 
 def replay_file(settings: Settings, path: Path, wait_processed=None):
-    replayer = Replayer(producer(settings), AvroSerde(), settings.topic_prefix, wait_processed)
+    replayer = Replayer(
+        producer(settings), AvroSerde(), settings.topic_prefix, wait_processed, settings.clock_tick
+    )
     return replayer.replay(path)
 
 

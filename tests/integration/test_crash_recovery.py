@@ -39,7 +39,17 @@ def wait_for_partial_progress(settings, group: str, topics: list[str]) -> int:
 def assert_exactly_once(settings) -> None:
     assert scalar(settings, "SELECT count() FROM raw_events FINAL") == EVENTS
     assert scalar(settings, "SELECT uniqExact(event_id) FROM raw_events") == EVENTS
-    assert scalar(settings, "SELECT count() FROM order_events FINAL") == EVENTS // 2
+    placed = "SELECT count() FROM order_events FINAL WHERE type = 'OrderPlaced'"
+    assert scalar(settings, placed) == EVENTS // 2
+    # every hold the clock passed ended exactly once, none twice, none missed
+    allocated = "SELECT count() FROM order_events FINAL WHERE type = 'Allocated'"
+    released = "SELECT count() FROM orders FINAL WHERE allocated_at IS NOT NULL"
+    assert scalar(settings, allocated) == scalar(settings, released) > 0
+    stuck = (
+        "SELECT count() FROM orders FINAL WHERE status = 'on_hold' AND hold_until <="
+        " (SELECT max(occurred_at) FROM raw_events) - INTERVAL 1 MINUTE"
+    )
+    assert scalar(settings, stuck) == 0
     assert scalar(settings, "SELECT count() FROM carrier_scans FINAL") == EVENTS // 2
     assert scalar(settings, "SELECT count() FROM dead_letters FINAL") == 0
 
