@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,8 @@ from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams.topics import INPUT_TOPICS, INVENTORY, LOCATIONS
 
+BENCH_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)  # the event time the benchmarks' data starts at
+
 
 @dataclass
 class Measurement:
@@ -38,6 +40,18 @@ class Measurement:
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else float("inf")
+
+
+def isolated(settings: Settings, name: str) -> Settings:
+    """The same broker, with a run of its own: app id, topics, sink group and state."""
+    return settings.model_copy(
+        update={
+            "app_id": f"{settings.app_id}-{name}",
+            "topic_prefix": f"{settings.topic_prefix}{name}.",
+            "sink_group_id": f"{settings.sink_group_id}-{name}",
+            "state_dir": settings.state_dir / name,
+        }
+    )
 
 
 def publish(settings: Settings, count: int, seed: int) -> None:
@@ -137,17 +151,20 @@ def _produce(producer: Producer, topic: str, value: bytes, key: bytes) -> None:
             producer.poll(0.1)
 
 
-def receipts(count: int, skus: int) -> Iterator[tuple[str, dict, str]]:
-    at = datetime(2026, 11, 1, tzinfo=UTC)
+def receipts(
+    count: int, skus: int, locations: Sequence[str] = ("WH-1",), quantity: int | None = None
+) -> Iterator[tuple[str, dict, str]]:
+    """Receipts cycling through the SKUs, then on to the next location (so `skus` x
+    `len(locations)` receipts stock each SKU once at each); quantity None: 1 to 7 units."""
     for n in range(count):
         sku = f"SKU-{n % skus}"
         record = {
             "event_id": str(uuid.UUID(int=n + 1, version=4)),
-            "occurred_at": at,
+            "occurred_at": BENCH_EPOCH,
             "source": None,
             "sku": sku,
-            "location_id": "WH-1",
-            "quantity": 1 + n % 7,
+            "location_id": locations[n // skus % len(locations)],
+            "quantity": quantity or 1 + n % 7,
             "reference": "PO-1",
         }
         yield "InventoryReceived", record, sku
@@ -166,9 +183,7 @@ def inventory_throughput(settings: Settings, count: int) -> Measurement:
             progress,
             partitions,
             pipeline,
-            lambda: processes.wait_for(
-                lambda: progress.lag([inventory]) == 0, pipeline.children, 1800, "the table"
-            ),
+            lambda: wait_caught_up(progress, pipeline, [inventory], "the table"),
         )
         progress.close()
         rss = peak_rss_mib(pipeline.worker.process.pid)
@@ -177,16 +192,25 @@ def inventory_throughput(settings: Settings, count: int) -> Measurement:
     )
 
 
-def location_record(location_id: str) -> tuple[str, dict, str]:
+def wait_caught_up(
+    progress: GroupProgress, pipeline: LocalPipeline, topics: list[str], what: str
+) -> None:
+    """Returns once the worker has committed everything on the topics."""
+    processes.wait_for(lambda: progress.lag(topics) == 0, pipeline.children, 1800, what)
+
+
+def location_record(
+    location_id: str, latitude: float = 40.0, longitude: float = -74.0
+) -> tuple[str, dict, str]:
     record = {
         "event_id": str(uuid.uuid4()),
-        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "occurred_at": BENCH_EPOCH,
         "source": None,
         "location_id": location_id,
         "name": location_id,
         "kind": "warehouse",
-        "latitude": 40.0,
-        "longitude": -74.0,
+        "latitude": latitude,
+        "longitude": longitude,
         "country": "US",
         "postal_code": "00000",
         "ships_orders": True,

@@ -129,6 +129,50 @@ def sink(
 
 
 @app.command()
+def mailer(
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+    smtp_host: Annotated[str | None, typer.Option(help="SMTP server [env OMS_SMTP_HOST]")] = None,
+    smtp_port: Annotated[int | None, typer.Option(help="SMTP port [env OMS_SMTP_PORT]")] = None,
+    mail_from: Annotated[str | None, typer.Option(help="sender [env OMS_MAIL_FROM]")] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            exists=True,
+            file_okay=False,
+            help="a directory of <kind>.txt mail templates [env OMS_MAIL_TEMPLATES_DIR]",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int, typer.Option(help="serve /metrics and /health here; 0: do not")
+    ] = 9109,
+) -> None:
+    """Run the mailer: notifications -> customer emails by SMTP, at most once each."""
+    from connectors.clickhouse.status import serve_status
+    from connectors.mailer.mailer import build_mailer
+
+    settings = load_settings(
+        state_dir=state_dir,
+        kafka_bootstrap_servers=bootstrap_servers,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        mail_from=mail_from,
+        mail_templates_dir=templates,
+    )
+    mailer_ = build_mailer(settings)
+    logging.getLogger("oms.mailer").warning(
+        "mailing %s via %s:%d", mailer_.topic, settings.smtp_host, settings.smtp_port
+    )
+    if metrics_port:
+        serve_status(settings.web_host, metrics_port, lambda: mailer_.healthy)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    mailer_.run(stopping.is_set)
+
+
+@app.command()
 def migrate(clickhouse: ClickHouseUrl = None, state_dir: StateDir = None) -> None:
     """Apply the ClickHouse DDL migrations not yet applied."""
     from connectors.clickhouse.client import open_client
@@ -231,6 +275,57 @@ def bench_inventory(
             recovery = stock_table_recovery(recovery_settings, keys)
     _print_measurements("oms bench inventory", [raw, table, recovery])
     console.print(f"stock table / raw: {table.rate / raw.rate:.2%}")
+
+
+@bench_app.command("orders")
+def bench_orders(
+    orders: Annotated[int, typer.Option(min=1, help="orders to place, 1 to 5 lines each")] = 5_000,
+    seed: Annotated[int, typer.Option(help="seed of the generated orders")] = 1,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Orders/s from placement to settled reservations, latency, worker RSS; baselines: raw
+    consume+decode of the same input events, as many inventory events through the stock table."""
+    from oms.bench import inventory_throughput, isolated, raw_consume_decode
+    from oms.bench_orders import orders_throughput
+    from oms.localkafka import kafka_for
+
+    settings = _bench_settings(state_dir, bootstrap_servers)
+    with kafka_for(settings):
+        with console.status(f"orders: {orders:,} placed, warehouses stocked first") as status:
+            run = orders_throughput(
+                settings,
+                orders,
+                seed,
+                on_progress=lambda n: status.update(f"orders: {n:,} of {orders:,} settled"),
+            )
+        with console.status("baseline: raw consume + decode of the same input events"):
+            raw = raw_consume_decode(settings, run.input_events)
+        with console.status(f"baseline: {orders:,} inventory events through the stock table"):
+            inventory = inventory_throughput(isolated(settings, "baseline"), orders)
+    _print_measurements(
+        f"oms bench orders: {orders:,} orders, seed {seed}, {settings.topic_partitions} partitions",
+        [raw, inventory, run.orders, run.lines, run.reserve_commands, run.worker_messages],
+    )
+    console.print(
+        f"order latency, published -> last reservation row produced: "
+        f"p50 {run.latency(0.5):.2f}s, p99 {run.latency(0.99):.2f}s "
+        "(all orders published at once: includes the wait behind the backlog)"
+    )
+    console.print(
+        f"refused reservations: {run.refused:,}; backordered lines: {run.backordered_lines:,}"
+    )
+    console.print(
+        f"baselines: raw = consume + Avro decode of this run's {run.input_events:,} input "
+        f"events (locations, stock, orders), the Python floor; inventory = {orders:,} "
+        "InventoryReceived through a fresh worker's intake and stock table (as bench inventory)"
+    )
+    console.print(
+        f"orders/s / inventory events/s: {run.orders.rate / inventory.rate:.2%}; "
+        f"worker input messages/s / inventory events/s: "
+        f"{run.worker_messages.rate / inventory.rate:.2%}; "
+        f"orders/s / raw: {run.orders.rate / raw.rate:.2%}"
+    )
 
 
 @inventory_app.command("reconcile")

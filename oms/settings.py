@@ -95,6 +95,18 @@ class Settings(BaseSettings):
         description="HMAC key of the customer_key hashes analysts see instead of customer ids",
     )
 
+    # --- Mailer --------------------------------------------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = Field(default=None, description="unset: no SMTP AUTH")
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=False, description="upgrade the connection with STARTTLS")
+    mail_from: str = "orders@example.com"
+    mail_templates_dir: Path | None = Field(
+        default=None, description="one <kind>.txt per kind; unset: connectors/mailer/templates"
+    )
+    mailer_group_id: str = "oms-mailer"
+
     def tracking_url(self, carrier: str, tracking_number: str) -> str:
         template = self.tracking_url_templates.get(carrier.lower())
         return template.format(tracking_number=tracking_number) if template else ""
