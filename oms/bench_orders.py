@@ -33,6 +33,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from connectors.sources.synthetic import order_placed
 from oms import processes
 from oms.bench import (
     BENCH_EPOCH,
@@ -78,28 +79,11 @@ class OrderRun:
 
 
 def order_record(order_id: str, at: datetime, lines: list[dict], rng: random.Random) -> dict:
-    return {
-        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "occurred_at": at,
-        "source": "bench",
-        "order_id": order_id,
-        "channel": "web",
-        "customer": {"customer_id": f"C{rng.randrange(100_000)}", "email": "bench@example.com"},
-        "shipping_address": {
-            "name": "A Customer",
-            "line1": "1 Main St",
-            "city": "Springfield",
-            "region": "IL",
-            "postal_code": "62701",
-            "country": "US",
-            "latitude": round(rng.uniform(25.0, 48.0), 4),
-            "longitude": round(rng.uniform(-123.0, -70.0), 4),
-        },
-        "lines": lines,
-        "currency": "USD",
-        "shipping_method": "ground",
-        "promised_delivery_date": None,
-    }
+    event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    to = (round(rng.uniform(25.0, 48.0), 4), round(rng.uniform(-123.0, -70.0), 4))
+    record = order_placed(event_id, order_id, at, lines, to, f"C{rng.randrange(100_000)}")
+    del record["type"]  # an Avro record, not a canonical event
+    return record
 
 
 def generate_orders(count: int, skus: int, seed: int) -> list[tuple[str, dict, str]]:

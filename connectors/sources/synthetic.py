@@ -25,36 +25,19 @@ def synthetic_events(count: int, seed: int = 1) -> Iterator[dict]:
         occurred_at = format_timestamp(_START + timedelta(seconds=i))
         order = i // 2
         if i % 2 == 0:
-            yield {
-                "event_id": event_id,
-                "type": "OrderPlaced",
-                "occurred_at": occurred_at,
-                "source": "synthetic",
-                "order_id": f"ORD-{seed}-{order}",
-                "channel": rng.choice(("web", "marketplace", "pos")),
-                "customer": {"customer_id": f"C{rng.randrange(5000)}", "email": "a@example.com"},
-                "shipping_address": {
-                    "name": "A Customer",
-                    "line1": "1 Main St",
-                    "city": "Springfield",
-                    "region": "IL",
-                    "postal_code": "62701",
-                    "country": "US",
-                    "latitude": 39.78,
-                    "longitude": -89.65,
-                },
-                "lines": [
-                    {
-                        "line_id": f"L{n}",
-                        "sku": f"SKU-{rng.randrange(500)}",
-                        "quantity": rng.randint(1, 3),
-                        "unit_price": "19.99",
-                    }
-                    for n in range(1, rng.randint(1, 4) + 1)
-                ],
-                "currency": "USD",
-                "shipping_method": "ground",
-            }
+            lines = [
+                {
+                    "line_id": f"L{n}",
+                    "sku": f"SKU-{rng.randrange(500)}",
+                    "quantity": rng.randint(1, 3),
+                    "unit_price": "19.99",
+                }
+                for n in range(1, rng.randint(1, 4) + 1)
+            ]
+            customer = f"C{rng.randrange(5000)}"
+            yield order_placed(
+                event_id, f"ORD-{seed}-{order}", occurred_at, lines, (39.78, -89.65), customer
+            ) | {"channel": rng.choice(("web", "marketplace", "pos"))}
         else:
             yield {
                 "event_id": event_id,
@@ -65,3 +48,36 @@ def synthetic_events(count: int, seed: int = 1) -> Iterator[dict]:
                 "carrier": rng.choice(("ups", "fedex", "usps")),
                 "status": rng.choice(_STATUSES),
             }
+
+
+def order_placed(
+    event_id: str,
+    order_id: str,
+    occurred_at,
+    lines: list[dict],
+    to: tuple[float, float],
+    customer_id: str,
+) -> dict:
+    """An OrderPlaced event (canonical field names) shipping to the coordinates `to`."""
+    return {
+        "event_id": event_id,
+        "type": "OrderPlaced",
+        "occurred_at": occurred_at,
+        "source": "synthetic",
+        "order_id": order_id,
+        "channel": "web",
+        "customer": {"customer_id": customer_id, "email": "a@example.com"},
+        "shipping_address": {
+            "name": "A Customer",
+            "line1": "1 Main St",
+            "city": "Springfield",
+            "region": "IL",
+            "postal_code": "62701",
+            "country": "US",
+            "latitude": to[0],
+            "longitude": to[1],
+        },
+        "lines": lines,
+        "currency": "USD",
+        "shipping_method": "ground",
+    }

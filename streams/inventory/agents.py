@@ -3,6 +3,7 @@ intake agents call for inventory events, stock commands and location updates."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -50,6 +51,7 @@ class InventoryService:
         self.available = app.GlobalTable("stock-available", key_type=str, default=None)
         self._owned: dict[str, dict[str, int]] = {}
         self.locks = KeyedLocks()  # per SKU
+        self._sites: tuple[float, dict[str, dict]] | None = None
         app.on_partitions_revoked.connect(self._forget_owned)
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         prefix = settings.topic_prefix
@@ -68,19 +70,33 @@ class InventoryService:
         stored = self.stock.get(sku)
         return SkuStock.from_dict(stored) if stored else SkuStock(sku)
 
+    def sites(self) -> dict[str, dict]:
+        """Every location, read from the global table at most once a second: every stock
+        command and every order decision needs them, and they change rarely."""
+        now = time.monotonic()
+        if self._sites is None or now - self._sites[0] > 1.0:
+            self._sites = (now, dict(self.locations.items()))
+        return self._sites[1]
+
     def shipping_locations(self) -> set[str]:
-        return {loc for loc, site in self.locations.items() if site["ships_orders"]}
+        return {loc for loc, site in self.sites().items() if site["ships_orders"]}
 
     async def on_location(self, _event_type: str, record: dict, *_origin) -> None:
         self.locations[record["location_id"]] = {
             name: record[name]
             for name in ("ships_orders", "latitude", "longitude", "country", "postal_code")
         }
+        self._sites = None
 
     async def on_inventory_event(
         self, event_type: str, record: dict, source: str, offset: int
     ) -> str | None:
-        unknown = [loc for loc in _locations_of(event_type, record) if loc not in self.locations]
+        sites = self.sites()
+        unknown = [loc for loc in _locations_of(event_type, record) if loc not in sites]
+        if unknown:  # maybe upserted within the last second
+            self._sites = None
+            sites = self.sites()
+            unknown = [loc for loc in unknown if loc not in sites]
         if unknown:
             return f"unknown location {', '.join(unknown)}"
         async with self.locks.hold(record["sku"]):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from streams.applied import AppliedOffsets
+
 
 class LedgerError(ValueError):
     """A command the ledger refuses as impossible (goes to the dead-letter topic)."""
@@ -57,7 +59,7 @@ class Reservation:
 
 
 @dataclass
-class SkuStock:
+class SkuStock(AppliedOffsets):
     sku: str
     positions: dict[str, Position] = field(default_factory=dict)
     reservations: dict[str, int] = field(default_factory=dict)  # Reservation.key -> quantity
@@ -76,13 +78,6 @@ class SkuStock:
             sum(p.on_hand for p in self.positions.values()),
             sum(p.reserved for p in self.positions.values()),
         )
-
-    def already_applied(self, source: str, offset: int) -> bool:
-        """True for a message read again after a crash: its change is in this value."""
-        return offset <= self.applied.get(source, -1)
-
-    def mark_applied(self, source: str, offset: int) -> None:
-        self.applied[source] = offset
 
     def as_dict(self) -> dict:
         return {

@@ -96,7 +96,7 @@ class OrderService:
         return Order.from_dict(stored) if stored else None
 
     def network(self) -> decisions.Network:
-        locations = dict(self.inventory.locations.items())
+        locations = self.inventory.sites()
         sites = [
             Site(loc, site["latitude"], site["longitude"], site["ships_orders"])
             for loc, site in locations.items()
@@ -122,24 +122,23 @@ class OrderService:
     async def on_fulfillment(
         self, event_type: str, record: dict, source: str, offset: int
     ) -> str | None:
-        await self._advance(source, record["occurred_at"])
-        network = self.network()
-        return await self._apply(
-            record,
-            source,
-            offset,
-            lambda step: decisions.fulfil(step, event_type, record, network),
+        return await self._decide(
+            record, source, offset, record["event_id"], decisions.fulfil, event_type
         )
 
     async def on_reply(self, _event_type: str, record: dict, source: str, offset: int):
+        return await self._decide(record, source, offset, record["command_id"], decisions.on_reply)
+
+    async def _decide(self, record, source, offset, cause, decision, *head) -> str | None:
+        """Moves the clock, then applies decision(step, *head, record, network)."""
         await self._advance(source, record["occurred_at"])
         network = self.network()
         return await self._apply(
             record,
             source,
             offset,
-            lambda step: decisions.on_reply(step, record, network),
-            cause=record["command_id"],
+            lambda step: decision(step, *head, record, network),
+            cause=cause,
         )
 
     async def _place(self, record: dict, source: str, offset: int) -> str | None:
@@ -202,8 +201,9 @@ class OrderService:
             for order_id, stored in self.orders.items()
             for kind, due in stored["timers"].items()
         )
-        network = self.network()
-        for due, order_id, kind in self.timers.pop_due(partition, now):
+        due_now = self.timers.pop_due(partition, now)
+        network = self.network() if due_now else None
+        for due, order_id, kind in due_now:
             async with self.locks.hold(order_id):
                 order = self.load(order_id)
                 if order is None or order.timers.get(kind) != due:

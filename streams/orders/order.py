@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from streams.applied import AppliedOffsets
 from streams.orders.lifecycle import Status
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,7 +42,7 @@ class Line:
 
 
 @dataclass
-class Order:
+class Order(AppliedOffsets):
     order_id: str
     partition: int  # the order partition that owns it (its timers fire there)
     status: Status
@@ -97,13 +98,6 @@ class Order:
             for location_id, by_state in by_location.items()
             if by_state.get(RESERVED)
         ]
-
-    # --- offsets -------------------------------------------------------------------------
-    def already_applied(self, source: str, offset: int) -> bool:
-        return offset <= self.applied.get(source, -1)
-
-    def mark_applied(self, source: str, offset: int) -> None:
-        self.applied[source] = offset
 
     # --- stored form ---------------------------------------------------------------------
     def as_dict(self) -> dict:
