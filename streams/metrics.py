@@ -37,12 +37,20 @@ STOCK_RESERVATIONS = Counter(
     "oms_stock_reservations_total", "Reserve commands, by outcome", ["outcome"]
 )
 STOCK_OUT_SKUS = Gauge("oms_stock_out_skus", "SKUs out of stock at every shipping location")
-ORDER_STATUS_CHANGES = Counter(
+ORDER_UPDATES = Counter(
     "oms_order_updates_total",
-    "Order lifecycle changes published, by type and status",
+    "Order lifecycle changes published, by type and resulting status",
     ["type", "status"],
 )
+BACKORDERED_LINES = Gauge(
+    "oms_backordered_lines", "Order lines waiting for stock (changes seen by this worker)"
+)
 NOTIFICATIONS = Counter("oms_notifications_total", "Customer notifications published", ["kind"])
-DELIVERY_EXCEPTIONS = Counter(
-    "oms_delivery_exceptions_total", "Delivery exceptions opened and resolved", ["kind", "state"]
+DELIVERY_EXCEPTIONS_OPENED = Counter(
+    "oms_delivery_exceptions_opened_total", "Delivery exceptions opened", ["kind", "carrier"]
+)
+DELIVERY_EXCEPTIONS_OPEN = Gauge(
+    "oms_delivery_exceptions_open",
+    "Delivery exceptions open (opened minus resolved, seen by this worker)",
+    ["kind", "carrier"],
 )

@@ -232,8 +232,9 @@ class OrderService:
         out = self.outputs
         for command in effects.commands:
             await deliver(out["commands"], command["sku"].encode(), encode("StockCommand", command))
+        metrics.BACKORDERED_LINES.inc(effects.backordered_lines)
         for update in effects.updates:
-            metrics.ORDER_STATUS_CHANGES.labels(update["type"], update["status"]).inc()
+            metrics.ORDER_UPDATES.labels(update["type"], update["status"]).inc()
             await deliver(
                 out["updates"], update["order_id"].encode(), encode("OrderUpdate", update)
             )
@@ -246,7 +247,12 @@ class OrderService:
                 out["notifications"], note["order_id"].encode(), encode("Notification", note)
             )
         for exception in effects.exceptions:
-            metrics.DELIVERY_EXCEPTIONS.labels(exception["kind"], exception["state"]).inc()
+            labels = (exception["kind"], exception["carrier"])
+            if exception["state"] == "opened":
+                metrics.DELIVERY_EXCEPTIONS_OPENED.labels(*labels).inc()
+                metrics.DELIVERY_EXCEPTIONS_OPEN.labels(*labels).inc()
+            else:
+                metrics.DELIVERY_EXCEPTIONS_OPEN.labels(*labels).dec()
             key = exception["order_id"].encode()
             await deliver(out["exceptions"], key, encode("DeliveryException", exception))
         for shipment in effects.shipments:

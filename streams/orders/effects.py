@@ -52,6 +52,7 @@ class Effects:
     notifications: list[dict] = field(default_factory=list)  # Notification
     exceptions: list[dict] = field(default_factory=list)  # DeliveryException
     shipments: list[dict] = field(default_factory=list)  # ShipmentRecorded
+    backordered_lines: int = 0  # lines that started waiting for stock minus those that stopped
 
 
 class Step:
@@ -66,8 +67,10 @@ class Step:
     # --- units and stock commands --------------------------------------------------------
     def move(self, line_id: str, location_id: str, state: str, delta: int) -> None:
         if delta:
+            waiting = bool(self.order.backordered(line_id))
             self.order.add(line_id, location_id, state, delta)
             self._touched[(line_id, location_id)] = None
+            self.effects.backordered_lines += bool(self.order.backordered(line_id)) - waiting
 
     def command(self, action: str, line_id: str, location_id: str, quantity: int) -> str:
         order = self.order

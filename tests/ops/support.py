@@ -38,6 +38,8 @@ METRICS = {
     "oms_stock_reservations_total": "counter",
     "oms_stock_out_skus": "gauge",
     "oms_backordered_lines": "gauge",
+    "oms_order_updates_total": "counter",
+    "oms_notifications_total": "counter",
     "oms_delivery_exceptions_opened_total": "counter",
     "oms_delivery_exceptions_open": "gauge",
     # sink, GET /metrics on OMS_SINK_METRICS_PORT
