@@ -70,6 +70,128 @@ def run(
 
 
 @app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="the same seed gives the same events, ids too")] = 1,
+    orders_per_minute: Annotated[
+        float, typer.Option(min=0.001, help="order rate, in event time")
+    ] = 5.0,
+    duration: Annotated[
+        str,
+        typer.Option(help="event time orders are placed in (2h, 90m, 1d12h) or a number of orders"),
+    ] = "2h",
+    start: Annotated[
+        str,
+        typer.Option(help='event time of the first order: ISO 8601 (UTC unless given) or "now"'),
+    ] = "2026-11-02T00:00:00Z",
+    skus: Annotated[int, typer.Option(min=1, help="catalog size")] = 300,
+    finish: Annotated[
+        bool,
+        typer.Option(help="follow each order to its journey's end, or stop when --duration ends"),
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help="write canonical JSONL here instead of publishing"),
+    ] = None,
+    realtime: Annotated[
+        bool, typer.Option(help="publish as event time advances with wall time x --speed")
+    ] = False,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="with --realtime: event-time seconds per second")
+    ] = 1.0,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Generate realistic order, stock and carrier traffic: JSONL (--out) or Kafka."""
+    import time
+    from collections import Counter
+
+    from rich.table import Table
+
+    from connectors.sources.simulation import (
+        Simulation,
+        SimulationConfig,
+        paced,
+        parse_duration,
+        parse_start,
+        write_jsonl,
+    )
+
+    if out and realtime:
+        raise typer.BadParameter("--realtime paces publishing to Kafka, not --out")
+    settings = load_settings(kafka_bootstrap_servers=bootstrap_servers)
+    try:
+        span, orders = parse_duration(duration)
+        config = SimulationConfig(
+            seed=seed,
+            orders_per_minute=orders_per_minute,
+            span=span,
+            orders=orders,
+            start=parse_start(start),
+            fraud_hold=settings.fraud_hold,
+            skus=skus,
+            finish=finish,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    simulation = Simulation(config)
+    seen: list[str] = []  # the earliest and latest occurred_at
+
+    def watched(timed):
+        for arrival, event in timed:
+            occurred = event["occurred_at"]
+            if not seen:
+                seen[:] = [occurred, occurred]
+            seen[:] = [min(seen[0], occurred), max(seen[1], occurred)]
+            yield arrival, event
+
+    stream = watched(simulation.events())
+    began = time.perf_counter()
+    summary = None
+    if out:
+        with console.status(f"writing {out}"):
+            write_jsonl((event for _, event in stream), out)
+    else:
+        from confluent_kafka import Producer
+
+        from connectors.sources.replay import publish_events
+
+        producer = Producer(settings.producer_config())
+        events = paced(stream, speed, simulation.t0) if realtime else (event for _, event in stream)
+        try:
+            with console.status(f"publishing to {settings.topic_prefix}* (Ctrl-C stops)"):
+                summary = publish_events(producer, settings.topic_prefix, events, "simulate")
+        except KeyboardInterrupt:
+            producer.flush(10)
+    seconds = time.perf_counter() - began
+    stats = simulation.stats
+    types = sorted(name for name in stats if name[0].isupper())
+    columns = [Counter({name: stats[name] for name in types})]
+    if summary:
+        columns += [summary.published, summary.rejected]
+    table = Table(title=f"oms simulate --seed {seed}")
+    for column in ("event type", "events", "published", "rejected")[: len(columns) + 1]:
+        table.add_column(column, justify="left" if column == "event type" else "right")
+    for name in types:
+        table.add_row(name, *(f"{c[name]:,}" for c in columns))
+    table.add_row("total", *(f"{c.total():,}" for c in columns), style="bold")
+    console.print(table)
+    total = sum(stats[name] for name in types)
+    if out:
+        console.print(f"wrote {out}")
+    if seen:
+        console.print(f"event time {seen[0]} .. {seen[1]}")
+    cancelled = sum(n for name, n in stats.items() if name.startswith("cancelled_"))
+    console.print(
+        f"{stats['orders']:,} orders: {cancelled:,} cancelled, "
+        f"{stats['orders_backordered']:,} backordered, {stats['orders_split']:,} split; "
+        f"{stats['parcels']:,} parcels: {stats['parcels_delivered']:,} delivered, "
+        f"{stats['parcels_returned']:,} returned, {stats['parcels_stalled']:,} stalled, "
+        f"{stats['parcels_lost'] + stats['parcels_quiet']:,} lost; "
+        f"{stats['scans_late']:,} scans late"
+    )
+    console.print(f"{total:,} events in {seconds:.2f} s ({total / max(seconds, 1e-9):,.0f}/s)")
+
+
+@app.command()
 def worker(
     state_dir: StateDir = None,
     bootstrap_servers: Bootstrap = None,

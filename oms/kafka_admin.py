@@ -8,21 +8,25 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from oms.settings import Settings
-from streams.topics import ALL_TOPICS
+from streams.topics import ALL_TOPICS, TABLES, changelog_name
 
 
 def create_topics(settings: Settings) -> list[str]:
     """Creates the pipeline's topics that do not exist yet; returns the names created."""
     admin = AdminClient(settings.kafka_client_config())
     existing = set(admin.list_topics(timeout=10).topics)
+    names = {spec.name(settings.topic_prefix): {} for spec in ALL_TOPICS}
+    compacted = {"cleanup.policy": "compact"}
+    names |= {changelog_name(settings.app_id, table): compacted for table in TABLES}
     wanted = [
         NewTopic(
-            spec.name(settings.topic_prefix),
+            name,
             num_partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
+            config=config,
         )
-        for spec in ALL_TOPICS
-        if spec.name(settings.topic_prefix) not in existing
+        for name, config in names.items()
+        if name not in existing
     ]
     if not wanted:
         return []

@@ -10,7 +10,15 @@ from confluent_kafka import TopicPartition
 from oms import processes
 from oms.kafka_admin import GroupProgress, create_topics
 from oms.settings import Settings
-from streams.topics import CLOCK, SINK_SOURCES, STOCK_COMMANDS, STOCK_REPLIES, WORKER_SOURCES
+from streams.topics import (
+    CLOCK,
+    SHIPMENT_STATUS,
+    SHIPMENTS,
+    SINK_SOURCES,
+    STOCK_COMMANDS,
+    STOCK_REPLIES,
+    WORKER_SOURCES,
+)
 
 
 class LocalPipeline:
@@ -20,9 +28,10 @@ class LocalPipeline:
         prefix = settings.topic_prefix
         self.input_topics = [spec.name(prefix) for spec in (*WORKER_SOURCES, CLOCK)]
         self.output_topics = [spec.name(prefix) for spec in SINK_SOURCES]
-        # what the worker sends itself: ticks, stock commands and their replies
+        # what the worker sends itself: ticks, stock commands and replies, parcels
         self.internal_topics = [
-            spec.name(prefix) for spec in (CLOCK, STOCK_COMMANDS, STOCK_REPLIES)
+            spec.name(prefix)
+            for spec in (CLOCK, STOCK_COMMANDS, STOCK_REPLIES, SHIPMENTS, SHIPMENT_STATUS)
         ]
         self.worker = processes.worker(settings)
         self.sink = processes.sink(settings)

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     lost_after: timedelta = timedelta(days=10)
     follow_up_after: timedelta = timedelta(days=3)
 
+    carrier_timings: dict[str, dict[str, timedelta]] = Field(
+        default_factory=dict,
+        description='per carrier stalled_after / lost_after, JSON: {"usps": {"lost_after": 86400}}',
+    )
     clock_tick: timedelta = Field(
         default=timedelta(minutes=1), description="how often the event-time clock is broadcast"
     )

@@ -28,24 +28,27 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
     )
     from schemas.serde import make_serde
-    from streams.clock import ClockBroadcaster
+    from streams.clock import ClockBroadcaster, register_clock_agent
     from streams.ingest.agents import register_intake
     from streams.inventory.agents import InventoryService
     from streams.monitoring import register_monitoring
     from streams.orders.agents import OrderService
     from streams.topics import CLOCK
+    from streams.tracking.agents import TrackingService
     from streams.web import register_pages
 
     serde = make_serde(settings.schema_registry_url)
     inventory = InventoryService(app, settings, serde)
     orders = OrderService(app, settings, serde, inventory)
-    clock = ClockBroadcaster(
-        app.topic(CLOCK.name(settings.topic_prefix), key_serializer="raw", value_serializer="raw"),
-        settings.topic_partitions,
-        settings.clock_tick,
-        serde,
+    tracking = TrackingService(app, settings, serde)
+    clock_topic = app.topic(
+        CLOCK.name(settings.topic_prefix), key_serializer="raw", value_serializer="raw"
     )
-    register_intake(app, settings, serde, inventory.handlers() | orders.handlers(), clock)
+    clock = ClockBroadcaster(clock_topic, settings.topic_partitions, settings.clock_tick, serde)
+    register_clock_agent(app, clock_topic, serde, [orders.clock, tracking.clock])
+    register_intake(
+        app, settings, serde, inventory.handlers() | orders.handlers() | tracking.handlers(), clock
+    )
     register_pages(app, inventory)
     register_monitoring(app, settings)
     return app

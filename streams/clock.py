@@ -14,7 +14,7 @@ an in-memory index over them, rebuilt from the table after every rebalance.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import faust
@@ -88,3 +88,74 @@ class TimerQueues:
             self._scheduled.discard(timer)
             due.append(timer)
         return due
+
+
+# (stored table value) -> its timers as (due, kind); (key, kind, due) -> fires one timer
+TimersOf = Callable[[dict], Iterable[tuple[datetime, str]]]
+Fire = Callable[[str, str, datetime], Awaitable[None]]
+
+
+class EventClock:
+    """The event-time clock of each partition of one table, and the table's due timers.
+
+    `advance` is called with the event time of every message of a partition (and with the
+    clock ticks); it fires, in due order, the timers the clock passed. The table's values
+    hold their timers (durable); the queues are rebuilt from the table after a rebalance.
+    """
+
+    def __init__(self, table, partition_of: Callable[[dict], int], timers_of: TimersOf, fire: Fire):
+        self.table = table
+        self.partition_of = partition_of
+        self.timers_of = timers_of
+        self.fire = fire
+        self.queues = TimerQueues()
+        self.reached: dict[int, datetime] = {}
+
+    def forget(self) -> None:
+        self.queues.forget()
+        self.reached.clear()
+
+    def schedule(self, partition: int, key: str, stored: dict) -> None:
+        for due, kind in self.timers_of(stored):
+            self.queues.push(partition, due, key, kind)
+
+    async def advance(self, partition: int, now: datetime | None = None) -> None:
+        """Moves the partition's clock to `now` (never back; None: stays) and fires what
+        became due, including timers scheduled behind a clock that had already passed."""
+        reached = self.reached.get(partition)
+        if now is None or (reached is not None and now <= reached):
+            now = reached
+        if now is None:
+            return
+        self.reached[partition] = now
+        self.queues.rebuild(
+            (self.partition_of(stored), (due, key, kind))
+            for key, stored in self.table.items()
+            for due, kind in self.timers_of(stored)
+        )
+        for due, key, kind in self.queues.pop_due(partition, now):
+            await self.fire(key, kind, due)
+
+
+def register_clock_agent(app: faust.App, topic: faust.TopicT, serde: AvroSerde, clocks) -> None:
+    """The agent that moves every EventClock with the ticks, and forgets the timer queues
+    when partitions move."""
+
+    async def clock_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            _, tick = serde.decode(event.message.value)
+            for clock in clocks:
+                await clock.advance(event.message.partition, tick["occurred_at"])
+
+    async def forget(*_args, **_kwargs) -> None:
+        for clock in clocks:
+            clock.forget()
+
+    app.on_partitions_revoked.connect(forget)
+    app.on_partitions_assigned.connect(forget)
+    app.agent(topic, name="clock")(clock_agent)
+
+
+def partition_of_source(source: str) -> int:
+    """The partition of a "topic:partition" source."""
+    return int(source.rsplit(":", 1)[1])

@@ -54,3 +54,13 @@ DELIVERY_EXCEPTIONS_OPEN = Gauge(
     "Delivery exceptions open (opened minus resolved, seen by this worker)",
     ["kind", "carrier"],
 )
+
+
+def count_exception(record: dict) -> None:
+    """A DeliveryException record published (opened, resolved or withdrawn)."""
+    labels = (record["kind"], record["carrier"])
+    if record["state"] == "opened":
+        DELIVERY_EXCEPTIONS_OPENED.labels(*labels).inc()
+        DELIVERY_EXCEPTIONS_OPEN.labels(*labels).inc()
+    else:
+        DELIVERY_EXCEPTIONS_OPEN.labels(*labels).dec()

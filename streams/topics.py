@@ -73,10 +73,15 @@ NOTIFICATIONS = TopicSpec("notifications", TopicKind.DERIVED, "order_id", ("Noti
 DELIVERY_EXCEPTIONS = TopicSpec(
     "delivery-exceptions", TopicKind.DERIVED, "order_id", ("DeliveryException",)
 )
+# Consumed by the worker too: shipments (for tracking, keyed by parcel) and parcel status
+# (for the orders, keyed by order), both partitioned like what consumes them.
 SHIPMENTS = TopicSpec("shipments", TopicKind.DERIVED, "tracking_number", ("ShipmentRecorded",))
+SHIPMENT_STATUS = TopicSpec(
+    "shipment-status", TopicKind.DERIVED, "order_id", ("ShipmentStatus",), id_field="update_id"
+)
 DEAD_LETTERS = TopicSpec("dead-letters", TopicKind.DEAD_LETTER, "the input key", ("DeadLetter",))
 
-WORKER_SOURCES = (*INPUT_TOPICS, STOCK_COMMANDS, STOCK_REPLIES)
+WORKER_SOURCES = (*INPUT_TOPICS, STOCK_COMMANDS, STOCK_REPLIES, SHIPMENTS, SHIPMENT_STATUS)
 SINK_SOURCES = (
     ACCEPTED_EVENTS,
     INVENTORY_MOVEMENTS,
@@ -86,8 +91,18 @@ SINK_SOURCES = (
     NOTIFICATIONS,
     DELIVERY_EXCEPTIONS,
     SHIPMENTS,
+    SHIPMENT_STATUS,
     DEAD_LETTERS,
 )
-ALL_TOPICS = (*WORKER_SOURCES, CLOCK, *SINK_SOURCES)
+ALL_TOPICS = tuple(dict.fromkeys((*WORKER_SOURCES, CLOCK, *SINK_SOURCES)))
 
 INPUT_TOPIC_BY_EVENT_TYPE = {t: spec for spec in INPUT_TOPICS for t in spec.event_types}
+
+# The worker's tables (Faust names their changelog topics "<app id>-<table>-changelog").
+# `oms topics create` makes the changelogs too, compacted, with the sources' partition
+# count: a worker that starts under load then never races Faust's own topic creation.
+TABLES = ("seen-event-ids", "stock", "locations", "stock-available", "orders", "parcels")
+
+
+def changelog_name(app_id: str, table: str) -> str:
+    return f"{app_id}-{table}-changelog"

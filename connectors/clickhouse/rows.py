@@ -252,28 +252,33 @@ def delivery_exception_row(record: dict) -> tuple[str, dict]:
 
 
 def shipment_row(record: dict) -> tuple[str, dict]:
-    """A shipment as handed to the carrier: version 0, label_created, no scan yet.
-
-    Carrier tracking publishes later versions of the same shipment_id, which win under FINAL.
-    """
+    """A shipment as handed to the carrier (ShipmentRecorded: version 0, label_created) or
+    as tracking sees it after a scan or a rule (ShipmentStatus: later versions, which win
+    under FINAL)."""
+    status = record.get("status", "label_created")
     return "shipments", {
-        "shipment_id": record["shipment_id"],
-        "order_id": record["order_id"],
-        "location_id": record["location_id"],
-        "carrier": record["carrier"],
-        "service": record["service"],
-        "tracking_number": record["tracking_number"],
-        "status": "label_created",
-        "status_detail": "",
-        "shipped_at": record["shipped_at"],
-        "delivered_at": None,
-        "promised_delivery_date": record["promised_delivery_date"],
-        "latest_estimated_delivery_date": None,
-        "last_scan_at": None,
-        "origin_country": record["origin_country"],
-        "origin_postal_code": record["origin_postal_code"],
-        "shipping_country": record["shipping_country"],
-        "shipping_region": record["shipping_region"],
-        "updated_at": record["shipped_at"],
-        "version": 0,
+        **{name: record[name] for name in _SHIPMENT_FIELDS},
+        "status": status,
+        "status_detail": record.get("status_detail", ""),
+        "delivered_at": record.get("delivered_at"),
+        "latest_estimated_delivery_date": record.get("latest_estimated_delivery_date"),
+        "last_scan_at": record.get("last_scan_at"),
+        "updated_at": record.get("occurred_at", record["shipped_at"]),
+        "version": record.get("version", 0),
     }
+
+
+_SHIPMENT_FIELDS = (
+    "shipment_id",
+    "order_id",
+    "location_id",
+    "carrier",
+    "service",
+    "tracking_number",
+    "shipped_at",
+    "promised_delivery_date",
+    "origin_country",
+    "origin_postal_code",
+    "shipping_country",
+    "shipping_region",
+)

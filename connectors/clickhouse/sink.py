@@ -40,6 +40,7 @@ from streams.topics import (
     INVENTORY_MOVEMENTS,
     NOTIFICATIONS,
     ORDER_UPDATES,
+    SHIPMENT_STATUS,
     SHIPMENTS,
     STOCK_SIGNALS,
     TopicSpec,
@@ -190,6 +191,7 @@ def pipeline_mappers(serde: AvroSerde, topic_prefix: str) -> dict[str, RowMapper
         NOTIFICATIONS: lambda m, _, record: [row_mapping.notification_row(record)],
         DELIVERY_EXCEPTIONS: lambda m, _, record: [row_mapping.delivery_exception_row(record)],
         SHIPMENTS: lambda m, _, record: [row_mapping.shipment_row(record)],
+        SHIPMENT_STATUS: lambda m, _, record: [row_mapping.shipment_row(record)],
         DEAD_LETTERS: lambda m, _, record: [row_mapping.dead_letter_row(record)],
     }
 

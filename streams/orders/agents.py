@@ -18,7 +18,7 @@ import faust
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
-from streams.clock import TimerQueues
+from streams.clock import EventClock, partition_of_source
 from streams.ingest.agents import deliver
 from streams.inventory.agents import InventoryService
 from streams.locks import KeyedLocks
@@ -29,7 +29,6 @@ from streams.orders.lifecycle import ImpossibleTransition
 from streams.orders.order import Order, from_ms
 from streams.topics import (
     ALLOCATIONS,
-    CLOCK,
     DELIVERY_EXCEPTIONS,
     NOTIFICATIONS,
     ORDER_UPDATES,
@@ -77,18 +76,20 @@ class OrderService:
                 ("shipments", SHIPMENTS),
             )
         }
-        self.timers = TimerQueues()
         self.locks = KeyedLocks()  # per order
-        self.clock: dict[int, datetime] = {}  # order partition -> event time reached
-        app.on_partitions_revoked.connect(self._forget_timers)
-        app.on_partitions_assigned.connect(self._forget_timers)
-        app.agent(app.topic(CLOCK.name(prefix), **raw), name="order-clock")(self._clock_agent)
+        self.clock = EventClock(
+            self.orders,
+            lambda stored: stored["partition"],
+            lambda stored: [(from_ms(due), kind) for kind, due in stored["timers"].items()],
+            self._fire_timer,
+        )
 
     def handlers(self) -> dict:
         return {
             "orders": self.on_order_event,
             "fulfillment": self.on_fulfillment,
             "stock-replies": self.on_reply,
+            "shipment-status": self.on_parcel,
         }
 
     def load(self, order_id: str) -> Order | None:
@@ -129,6 +130,15 @@ class OrderService:
     async def on_reply(self, _event_type: str, record: dict, source: str, offset: int):
         return await self._decide(record, source, offset, record["command_id"], decisions.on_reply)
 
+    async def on_parcel(self, _type: str, record: dict, source: str, offset: int) -> None:
+        await self._apply(
+            record,
+            source,
+            offset,
+            lambda step: decisions.parcel_progress(step, record),
+            cause=record["update_id"],
+        )
+
     async def _decide(self, record, source, offset, cause, decision, *head) -> str | None:
         """Moves the clock, then applies decision(step, *head, record, network)."""
         await self._advance(source, record["occurred_at"])
@@ -142,7 +152,7 @@ class OrderService:
         )
 
     async def _place(self, record: dict, source: str, offset: int) -> str | None:
-        partition = int(source.rsplit(":", 1)[1])
+        partition = partition_of_source(source)
         async with self.locks.hold(record["order_id"]):
             existing = self.load(record["order_id"])
             if existing is not None:
@@ -152,7 +162,7 @@ class OrderService:
                 return f"order {existing.order_id} already placed"
             _, step = decisions.place(record, partition, self.rules)
             await self._store(step, source, offset)
-        await self._fire_due(partition, None)  # a hold the clock already passed
+        await self.clock.advance(partition)  # a hold the clock already passed
         return None
 
     async def _apply(
@@ -176,45 +186,21 @@ class OrderService:
             except ImpossibleTransition as exc:
                 return str(exc)
             await self._store(step, source, offset)
-        await self._fire_due(order.partition, None)  # e.g. a follow-up already due
+        await self.clock.advance(order.partition)  # e.g. a follow-up already due
         return None
 
     # --- time ----------------------------------------------------------------------------
-    async def _clock_agent(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            _, tick = self.serde.decode(event.message.value)
-            await self._fire_due(event.message.partition, tick["occurred_at"])
-
     async def _advance(self, source: str, at: datetime) -> None:
-        await self._fire_due(int(source.rsplit(":", 1)[1]), at)
+        await self.clock.advance(partition_of_source(source), at)
 
-    async def _fire_due(self, partition: int, now: datetime | None) -> None:
-        """Moves the partition's clock to `now` (never back) and fires what became due."""
-        reached = self.clock.get(partition)
-        if now is None or (reached is not None and now <= reached):
-            now = reached
-        if now is None:
-            return
-        self.clock[partition] = now
-        self.timers.rebuild(
-            (stored["partition"], (from_ms(due), order_id, kind))
-            for order_id, stored in self.orders.items()
-            for kind, due in stored["timers"].items()
-        )
-        due_now = self.timers.pop_due(partition, now)
-        network = self.network() if due_now else None
-        for due, order_id, kind in due_now:
-            async with self.locks.hold(order_id):
-                order = self.load(order_id)
-                if order is None or order.timers.get(kind) != due:
-                    continue
-                step = Step(order, due, decisions.timer_cause(order_id, kind, due), self.rules)
-                decisions.fire_timer(step, kind, network)
-                await self._store(step)
-
-    async def _forget_timers(self, *_args, **_kwargs) -> None:
-        self.timers.forget()
-        self.clock.clear()
+    async def _fire_timer(self, order_id: str, kind: str, due: datetime) -> None:
+        async with self.locks.hold(order_id):
+            order = self.load(order_id)
+            if order is None or order.timers.get(kind) != due:
+                return  # re-scheduled or cleared since
+            step = Step(order, due, decisions.timer_cause(order_id, kind, due), self.rules)
+            decisions.fire_timer(step, kind, self.network())
+            await self._store(step)
 
     # --- effects -------------------------------------------------------------------------
     async def _store(self, step: Step, source: str | None = None, offset: int = 0) -> None:
@@ -223,9 +209,9 @@ class OrderService:
         await self._publish(step.finish())
         if source is not None:
             order.mark_applied(source, offset)
-        self.orders[order.order_id] = order.as_dict()
-        for kind, due in order.timers.items():
-            self.timers.push(order.partition, due, order.order_id, kind)
+        stored = order.as_dict()
+        self.orders[order.order_id] = stored
+        self.clock.schedule(order.partition, order.order_id, stored)
 
     async def _publish(self, effects: Effects) -> None:
         encode = self.serde.encode
@@ -247,12 +233,7 @@ class OrderService:
                 out["notifications"], note["order_id"].encode(), encode("Notification", note)
             )
         for exception in effects.exceptions:
-            labels = (exception["kind"], exception["carrier"])
-            if exception["state"] == "opened":
-                metrics.DELIVERY_EXCEPTIONS_OPENED.labels(*labels).inc()
-                metrics.DELIVERY_EXCEPTIONS_OPEN.labels(*labels).inc()
-            else:
-                metrics.DELIVERY_EXCEPTIONS_OPEN.labels(*labels).dec()
+            metrics.count_exception(exception)
             key = exception["order_id"].encode()
             await deliver(out["exceptions"], key, encode("DeliveryException", exception))
         for shipment in effects.shipments:

@@ -30,6 +30,8 @@ from streams.orders.order import (
     SHIPPED,
     Line,
     Order,
+    from_ms,
+    to_ms,
 )
 
 HOLD, SHIP_BY, FOLLOW_UP = "hold", "ship_by", "follow_up"
@@ -269,6 +271,7 @@ def _ship(step: Step, record: dict, network: Network) -> None:
     origin = network.origins.get(location_id, {})
     tracking_url = step.rules.tracking_url(record["carrier"], record["tracking_number"])
     shipment = {
+        "event_id": record["event_id"],
         "shipment_id": record["shipment_id"],
         "order_id": order.order_id,
         "location_id": location_id,
@@ -308,14 +311,44 @@ def _resolve_late_shipment(step: Step) -> None:
 
 
 # --- carrier progress (fed by tracking) ------------------------------------------------------
-def carrier_status(step: Step, status: str) -> None:
+def parcel_progress(step: Step, record: dict) -> None:
+    """A ShipmentStatus from tracking: the order follows its parcels (out for delivery when
+    one is, delivered when every parcel is delivered and nothing is left to ship), and the
+    customer hears of each delivery exception that opened."""
+    order = step.order
+    parcel = order.shipments.setdefault(record["shipment_id"], {})
+    parcel["status"] = record["status"]
+    parcel["delivered_at"] = record["delivered_at"] and to_ms(record["delivered_at"])
+    for kind in record["opened_exceptions"]:
+        details = {
+            **_order_details(order),
+            "exception_kind": kind,
+            "carrier": record["carrier"],
+            "tracking_number": record["tracking_number"],
+            "tracking_url": step.rules.tracking_url(record["carrier"], record["tracking_number"]),
+        }
+        key = f"{record['tracking_number']}/{kind}/{record['update_id']}"
+        step.notify("delivery_exception", key, step.at, details)
+    if order.status not in (Status.SHIPPED, Status.OUT_FOR_DELIVERY):
+        return  # a parcel of an order not yet shipped in full, or already delivered
+    delivered = [p.get("delivered_at") for p in order.shipments.values()]
+    waiting = any(
+        order.line_total(line, RESERVED) or order.backordered(line) for line in order.lines
+    )
+    if all(delivered) and not waiting:
+        carrier_status(step, "delivered", from_ms(max(delivered)))
+    elif record["status"] == "out_for_delivery":
+        carrier_status(step, "out_for_delivery")
+
+
+def carrier_status(step: Step, status: str, at: datetime | None = None) -> None:
     """out_for_delivery or delivered (every shipment delivered); delivery schedules the
     follow-up notification."""
     order = step.order
     transition = lifecycle.fact(order.status, status)
     if status == "delivered" and transition.changed:
-        order.stamps["delivered_at"] = step.at
-        order.timers[FOLLOW_UP] = step.at + step.rules.follow_up_after
+        order.stamps["delivered_at"] = at or step.at
+        order.timers[FOLLOW_UP] = order.stamps["delivered_at"] + step.rules.follow_up_after
     if transition.changed:
         step.record(status, transition)
 

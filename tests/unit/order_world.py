@@ -118,7 +118,7 @@ class World:
         return self.step(order_id, at, lambda step: decisions.cancel(step, reason))
 
     def fulfil(self, order_id: str, event_type: str, at: datetime, location_id: str, **fields):
-        record = {"location_id": location_id, **fields}
+        record = {"event_id": new_id(), "location_id": location_id, **fields}
         return self.step(
             order_id,
             at,

@@ -355,6 +355,7 @@ def delivery_exception(**changes) -> dict:
 
 def shipment_recorded(**changes) -> dict:
     record = {
+        "event_id": "5f1f3c4e-8a55-4f0c-9d53-2f2b8e3c9a10",
         "shipment_id": "SHP-90412",
         "order_id": "SO-58231",
         "location_id": "WH-EAST",

@@ -1,0 +1,1 @@
+"""Parcels followed to the door: scans, shipments and delivery-exception rules."""
