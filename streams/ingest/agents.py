@@ -18,14 +18,18 @@ reconcile` would show it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import faust
+from faust.types import TP
 
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
+from streams.applied import AppliedOffsets, Sent
 from streams.clock import ClockBroadcaster
 from streams.ingest import dedupe, intake
 from streams.topics import ACCEPTED_EVENTS, DEAD_LETTERS, WORKER_SOURCES, TopicKind, TopicSpec
@@ -37,6 +41,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, dict, str, int], Awaitable[str | None]]
 
 
+_collected: ContextVar[list[Sent] | None] = ContextVar("collected", default=None)
+
+
 async def deliver(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
     """Hands the record to the producer now, ahead of any state written after it.
 
@@ -44,8 +51,73 @@ async def deliver(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
     of the same message. Not awaited: waiting for each acknowledgement stalls Faust's offset
     tracking after a restart (seen in the SIGKILL test); the commit flushes the producer
     before it commits offsets, so nothing is committed before its outputs are in Kafka.
+    Inside `collecting()`, the record is also noted for the value's outbox.
     """
     await topic.send(key=key, value=value, force=True)
+    collected = _collected.get()
+    if collected is not None:
+        collected.append((topic.get_topic_name(), key or b"", value))
+
+
+@contextmanager
+def collecting() -> Iterator[list[Sent]]:
+    """Notes what is delivered inside the block (per asyncio task: agents do not mix)."""
+    sent: list[Sent] = []
+    token = _collected.set(sent)
+    try:
+        yield sent
+    finally:
+        _collected.reset(token)
+
+
+class Redelivery:
+    """Sends again what a re-read message's change sent the first time (its outbox)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._topics: dict[str, faust.TopicT] = {}
+
+    def committed(self, source: str) -> int:
+        """The committed offset of a "topic:partition" this worker consumes (-1 unknown)."""
+        topic, partition = source.rsplit(":", 1)
+        offset = self.app.consumer._committed_offset.get(TP(topic, int(partition)))
+        return -1 if offset is None else offset
+
+    async def resend(self, records: list[Sent]) -> None:
+        for topic, key, value in records:
+            if topic not in self._topics:
+                self._topics[topic] = self.app.topic(
+                    topic, key_serializer="raw", value_serializer="raw"
+                )
+            await deliver(self._topics[topic], key, value)
+
+
+async def apply_once(
+    redelivery: Redelivery,
+    value: AppliedOffsets,
+    source: str,
+    offset: int,
+    change: Callable[[], Awaitable[str | None]],
+    store: Callable[[], None],
+) -> str | None:
+    """Applies a message's change to a table value at most once.
+
+    change() mutates the value and delivers its outputs (or returns the reason to refuse
+    the message, changing nothing); store() writes the value. A message read again after a
+    crash finds its change in the value: what it sent is sent again and the value written
+    again (either may have died with the crash), and nothing else happens.
+    """
+    if value.already_applied(source, offset):
+        await redelivery.resend(value.unsent(source, offset))
+        store()
+        return None
+    with collecting() as sent:
+        refused = await change()
+    if refused:
+        return refused
+    value.mark_applied(source, offset, sent, redelivery.committed)
+    store()
+    return None
 
 
 def register_intake(
@@ -120,6 +192,6 @@ def register_intake(
 def _count_accepted(spec: TopicSpec, outcome: intake.Accepted) -> None:
     metrics.EVENTS_PROCESSED.labels(spec.suffix, outcome.event_type).inc()
     occurred_at = outcome.record.get("occurred_at")
-    if occurred_at is not None:
+    if spec.kind is TopicKind.INPUT and occurred_at is not None:  # upstream events only
         delay = (datetime.now(UTC) - occurred_at).total_seconds()
         metrics.EVENT_DELAY.labels(spec.suffix).observe(max(delay, 0.0))

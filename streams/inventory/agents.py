@@ -12,7 +12,7 @@ import faust
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
-from streams.ingest.agents import deliver
+from streams.ingest.agents import Redelivery, apply_once, deliver
 from streams.inventory.ledger import (
     Change,
     LedgerError,
@@ -51,6 +51,7 @@ class InventoryService:
         self.available = app.GlobalTable("stock-available", key_type=str, default=None)
         self._owned: dict[str, dict[str, int]] = {}
         self.locks = KeyedLocks()  # per SKU
+        self.redelivery = Redelivery(app)
         self._sites: tuple[float, dict[str, dict]] | None = None
         app.on_partitions_revoked.connect(self._forget_owned)
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -101,11 +102,14 @@ class InventoryService:
             return f"unknown location {', '.join(unknown)}"
         async with self.locks.hold(record["sku"]):
             stock = self.load(record["sku"])
-            if not self._skip_applied(stock, source, offset):
-                change = apply_inventory_event(stock, event_type, record)
-                await self._commit(stock, change, record["event_id"], record["occurred_at"])
-                self._store(stock, source, offset)
-        return None
+
+            async def change() -> None:
+                moved = apply_inventory_event(stock, event_type, record)
+                await self._commit(stock, moved, record["event_id"], record["occurred_at"])
+
+            return await apply_once(
+                self.redelivery, stock, source, offset, change, lambda: self._store(stock)
+            )
 
     async def on_stock_command(
         self, _event_type: str, record: dict, source: str, offset: int
@@ -119,24 +123,23 @@ class InventoryService:
             occurred_at=record["occurred_at"],
         )
         async with self.locks.hold(command.sku):
-            return await self._apply_command(command, record, source, offset)
+            stock = self.load(command.sku)
 
-    async def _apply_command(
-        self, command: StockCommand, record: dict, source: str, offset: int
-    ) -> str | None:
-        stock = self.load(command.sku)
-        if self._skip_applied(stock, source, offset):
-            return None
-        try:
-            change, granted = apply_command(stock, command)
-        except LedgerError as exc:
-            return str(exc)
-        if command.action == "reserve":
-            metrics.STOCK_RESERVATIONS.labels("granted" if granted else "refused").inc()
-            await self._reply(record, granted, stock.position(command.reservation.location_id))
-        await self._commit(stock, change, command.command_id, command.occurred_at)
-        self._store(stock, source, offset)
-        return None
+            async def change() -> str | None:
+                try:
+                    moved, granted = apply_command(stock, command)
+                except LedgerError as exc:
+                    return str(exc)
+                if command.action == "reserve":
+                    metrics.STOCK_RESERVATIONS.labels("granted" if granted else "refused").inc()
+                    position = stock.position(command.reservation.location_id)
+                    await self._reply(record, granted, position)
+                await self._commit(stock, moved, command.command_id, command.occurred_at)
+                return None
+
+            return await apply_once(
+                self.redelivery, stock, source, offset, change, lambda: self._store(stock)
+            )
 
     async def _reply(self, command: dict, granted: bool, position: Position) -> None:
         reply = {**command, "granted": granted, "available_after": position.available}
@@ -144,16 +147,7 @@ class InventoryService:
             self.replies, command["order_id"].encode(), self.serde.encode("StockReply", reply)
         )
 
-    def _skip_applied(self, stock: SkuStock, source: str, offset: int) -> bool:
-        """A message read again whose change is already in the table: write the value again
-        (its changelog record may have died with the crash) and change nothing."""
-        if not stock.already_applied(source, offset):
-            return False
-        self.stock[stock.sku] = stock.as_dict()
-        return True
-
-    def _store(self, stock: SkuStock, source: str, offset: int) -> None:
-        stock.mark_applied(source, offset)
+    def _store(self, stock: SkuStock) -> None:
         self.stock[stock.sku] = stock.as_dict()
         available = {loc: p.available for loc, p in stock.positions.items()}
         if self._owned.get(stock.sku) != available:

@@ -69,6 +69,7 @@ class SkuStock(AppliedOffsets):
     out: bool = False  # signalled as out of stock at every shipping location
     # backordered lines waiting for stock: "order/line/" -> [rank (epoch ms), quantity]
     waiting: dict[str, list[int]] = field(default_factory=dict)
+    outbox: dict[str, list[list[str]]] = field(default_factory=dict)  # see streams/applied.py
 
     def position(self, location_id: str) -> Position:
         return self.positions.get(location_id, Position())
@@ -89,6 +90,7 @@ class SkuStock(AppliedOffsets):
             "out": self.out,
             "applied": dict(self.applied),
             "waiting": {key: list(entry) for key, entry in self.waiting.items()},
+            "outbox": {key: [list(r) for r in records] for key, records in self.outbox.items()},
         }
 
     @classmethod
@@ -102,6 +104,7 @@ class SkuStock(AppliedOffsets):
             out=data["out"],
             applied=dict(data.get("applied", {})),
             waiting={key: list(entry) for key, entry in data.get("waiting", {}).items()},
+            outbox={key: [list(r) for r in recs] for key, recs in data.get("outbox", {}).items()},
         )
 
 

@@ -19,7 +19,7 @@ from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
 from streams.clock import EventClock, partition_of_source
-from streams.ingest.agents import deliver
+from streams.ingest.agents import Redelivery, apply_once, deliver
 from streams.inventory.agents import InventoryService
 from streams.locks import KeyedLocks
 from streams.orders import decisions
@@ -77,6 +77,7 @@ class OrderService:
             )
         }
         self.locks = KeyedLocks()  # per order
+        self.redelivery = Redelivery(app)
         self.clock = EventClock(
             self.orders,
             lambda stored: stored["partition"],
@@ -155,15 +156,20 @@ class OrderService:
         partition = partition_of_source(source)
         async with self.locks.hold(record["order_id"]):
             existing = self.load(record["order_id"])
-            if existing is not None:
-                if existing.already_applied(source, offset):
-                    self.orders[existing.order_id] = existing.as_dict()  # changelog may be lost
-                    return None
+            if existing is not None and not existing.already_applied(source, offset):
                 return f"order {existing.order_id} already placed"
-            _, step = decisions.place(record, partition, self.rules)
-            await self._store(step, source, offset)
+            order, step = existing, None
+            if order is None:
+                order, step = decisions.place(record, partition, self.rules)
+
+            async def change() -> None:
+                await self._publish(step.finish())
+
+            refused = await apply_once(
+                self.redelivery, order, source, offset, change, lambda: self._save(order)
+            )
         await self.clock.advance(partition)  # a hold the clock already passed
-        return None
+        return refused
 
     async def _apply(
         self,
@@ -177,17 +183,21 @@ class OrderService:
             order = self.load(record["order_id"])
             if order is None:
                 return f"unknown order {record['order_id']}"
-            if order.already_applied(source, offset):
-                self.orders[order.order_id] = order.as_dict()  # its changelog may have been lost
-                return None
             step = Step(order, record["occurred_at"], cause or record["event_id"], self.rules)
-            try:
-                decide(step)
-            except ImpossibleTransition as exc:
-                return str(exc)
-            await self._store(step, source, offset)
+
+            async def change() -> str | None:
+                try:
+                    decide(step)
+                except ImpossibleTransition as exc:
+                    return str(exc)
+                await self._publish(step.finish())
+                return None
+
+            refused = await apply_once(
+                self.redelivery, order, source, offset, change, lambda: self._save(order)
+            )
         await self.clock.advance(order.partition)  # e.g. a follow-up already due
-        return None
+        return refused
 
     # --- time ----------------------------------------------------------------------------
     async def _advance(self, source: str, at: datetime) -> None:
@@ -200,15 +210,11 @@ class OrderService:
                 return  # re-scheduled or cleared since
             step = Step(order, due, decisions.timer_cause(order_id, kind, due), self.rules)
             decisions.fire_timer(step, kind, self.network())
-            await self._store(step)
+            await self._publish(step.finish())
+            self._save(order)
 
     # --- effects -------------------------------------------------------------------------
-    async def _store(self, step: Step, source: str | None = None, offset: int = 0) -> None:
-        """Publishes the step's records, then stores the order (outputs before state)."""
-        order = step.order
-        await self._publish(step.finish())
-        if source is not None:
-            order.mark_applied(source, offset)
+    def _save(self, order: Order) -> None:
         stored = order.as_dict()
         self.orders[order.order_id] = stored
         self.clock.schedule(order.partition, order.order_id, stored)

@@ -69,6 +69,7 @@ class Order(AppliedOffsets):
     cancel_reason: str = ""
     version: int = 0
     applied: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> offset
+    outbox: dict[str, list[list[str]]] = field(default_factory=dict)  # streams/applied.py
 
     # --- units ---------------------------------------------------------------------------
     def at(self, line_id: str, location_id: str) -> dict[str, int]:
@@ -128,6 +129,7 @@ class Order(AppliedOffsets):
             "cancel_reason": self.cancel_reason,
             "version": self.version,
             "applied": self.applied,
+            "outbox": self.outbox,
         }
 
     @classmethod
@@ -162,4 +164,5 @@ class Order(AppliedOffsets):
             cancel_reason=data["cancel_reason"],
             version=data["version"],
             applied=dict(data["applied"]),
+            outbox={key: [list(r) for r in recs] for key, recs in data["outbox"].items()},
         )

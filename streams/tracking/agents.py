@@ -12,7 +12,7 @@ from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
 from streams.clock import EventClock, partition_of_source
-from streams.ingest.agents import deliver
+from streams.ingest.agents import Redelivery, apply_once, deliver
 from streams.locks import KeyedLocks
 from streams.orders.order import from_ms
 from streams.topics import DELIVERY_EXCEPTIONS, SHIPMENT_STATUS
@@ -40,6 +40,7 @@ class TrackingService:
         self.status_topic = app.topic(SHIPMENT_STATUS.name(prefix), **raw)
         self.exceptions_topic = app.topic(DELIVERY_EXCEPTIONS.name(prefix), **raw)
         self.locks = KeyedLocks()  # per parcel
+        self.redelivery = Redelivery(app)
         self.clock = EventClock(
             self.parcels,
             lambda stored: stored["partition"],
@@ -71,14 +72,15 @@ class TrackingService:
         tracking_number = record["tracking_number"]
         async with self.locks.hold(tracking_number):
             parcel = self.load(tracking_number) or Parcel(tracking_number, partition)
-            if parcel.already_applied(source, offset):
-                self.parcels[tracking_number] = parcel.as_dict()  # changelog may be lost
-                return
-            if change(parcel) is not False:
-                clock = max(self.clock.reached.get(partition, at), at)
-                await self._publish(judge(parcel, clock, self.timing(parcel), at))
-            parcel.mark_applied(source, offset)
-            self._store(parcel)
+
+            async def apply() -> None:
+                if change(parcel) is not False:
+                    clock = max(self.clock.reached.get(partition, at), at)
+                    await self._publish(judge(parcel, clock, self.timing(parcel), at))
+
+            await apply_once(
+                self.redelivery, parcel, source, offset, apply, lambda: self._store(parcel)
+            )
         await self.clock.advance(partition)  # a rule the clock already passed
 
     async def _fire_timer(self, tracking_number: str, _kind: str, due: datetime) -> None:

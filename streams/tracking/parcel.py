@@ -31,6 +31,7 @@ class Parcel(AppliedOffsets):
     due: int | None = None  # epoch ms of the next timer rule, if any
     version: int = 0
     applied: dict[str, int] = field(default_factory=dict)
+    outbox: dict[str, list[list[str]]] = field(default_factory=dict)  # streams/applied.py
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.sources.synthetic import synthetic_events
 from oms import processes
 from oms.pipeline import LocalPipeline
+from streams.topics import INPUT_TOPICS
 
 from .helpers import SAMPLES, publish, replay_file
 from .test_crash_recovery import EVENTS, assert_exactly_once, wait_for_partial_progress
@@ -62,7 +63,11 @@ def test_metrics_and_health_after_a_replay(settings):
 
         def worker_caught_up():
             worker = samples(settings.web_port)
-            assert total(worker, "oms_events_processed_total") == summary.published.total()
+            inputs = sum(
+                total(worker, "oms_events_processed_total", topic=spec.suffix)
+                for spec in INPUT_TOPICS
+            )
+            assert inputs == summary.published.total()
             assert total(worker, "oms_events_processed_total", type="OrderPlaced") == 15
             assert total(worker, "oms_events_dead_lettered_total") == 0
             lags = [v for (n, _), v in worker.items() if n == "oms_consumer_lag"]
