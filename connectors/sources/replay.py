@@ -120,7 +120,9 @@ class Replayer:
             value,
             key,
             partition=partition,
-            timestamp=int(record["occurred_at"].timestamp() * 1000),
+            # event time, but never ahead of the wall clock: brokers refuse timestamps more
+            # than an hour in the future (log.message.timestamp.after.max.ms)
+            timestamp=min(int(record["occurred_at"].timestamp() * 1000), _now_ms()),
             on_delivery=self._delivered,
         )
         self.producer.poll(0)

@@ -3,7 +3,8 @@
 Events from the warehouse and the carriers arrive late and out of order, so the machine
 accepts what a warehouse would call plausible and refuses what cannot have happened:
 - a scan that repeats the status the order has (a second pick scan, a second packed
-  message) is ignored, not an error;
+  message), or a warehouse message that arrives after the order moved on (even after
+  delivery), is recorded and changes nothing;
 - a step the warehouse did not report (packed without picked, shipped without packed) is
   accepted: the later fact implies the earlier ones;
 - a fulfillment fact for an order still on hold, or anything after cancellation, or a
@@ -45,18 +46,16 @@ _STAGE = {
 
 # What each fact asks for, and from which statuses it is possible at all.
 RELEASED = {Status.ALLOCATED, Status.PARTIALLY_BACKORDERED, Status.BACKORDERED}
+_CARRIED = {Status.SHIPPED, Status.OUT_FOR_DELIVERY, Status.DELIVERED}
+# A warehouse message can come late, even after delivery (a pack scan uploaded at the end of
+# a shift, a second parcel of a split order): from any released status it is plausible.
+_AFTER_HOLD = RELEASED | {Status.PICKED, Status.PACKED} | _CARRIED
 _FACTS = {
-    "OrderPicked": (Status.PICKED, RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED}),
-    "OrderPacked": (Status.PACKED, RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED}),
-    "ShipmentCreated": (
-        Status.SHIPPED,
-        RELEASED | {Status.PICKED, Status.PACKED, Status.SHIPPED, Status.OUT_FOR_DELIVERY},
-    ),
-    "out_for_delivery": (
-        Status.OUT_FOR_DELIVERY,
-        {Status.SHIPPED, Status.OUT_FOR_DELIVERY, Status.DELIVERED},
-    ),
-    "delivered": (Status.DELIVERED, {Status.SHIPPED, Status.OUT_FOR_DELIVERY, Status.DELIVERED}),
+    "OrderPicked": (Status.PICKED, _AFTER_HOLD),
+    "OrderPacked": (Status.PACKED, _AFTER_HOLD),
+    "ShipmentCreated": (Status.SHIPPED, _AFTER_HOLD),
+    "out_for_delivery": (Status.OUT_FOR_DELIVERY, _CARRIED),
+    "delivered": (Status.DELIVERED, _CARRIED),
 }
 _CANCELLABLE = {Status.ON_HOLD, Status.PICKED, Status.PACKED} | RELEASED
 

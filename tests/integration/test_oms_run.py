@@ -14,7 +14,8 @@ from .helpers import SAMPLES, query
 
 pytestmark = pytest.mark.integration
 
-ORDER_EVENTS_IN_SAMPLE = 47 + 13  # the sample's order events, and 13 holds that ended
+# the sample's order events, 13 holds that ended, and the parcels' carrier progress
+ORDER_EVENTS_IN_SAMPLE = 47 + 13 + 9
 CONTENTS = {
     "raw_events": "event_id, type, topic, partition, offset, key, occurred_at, payload",
     "order_events": "event_id, order_id, type, status, occurred_at, channel, location_id",

@@ -161,8 +161,9 @@ def _happy_path(parcel: Parcel, rng: random.Random, km: float) -> tuple[list[_Sc
     return scans, estimate
 
 
-def _increasing(scans: list[_Scan], rng: random.Random, start: int = 1) -> None:
-    for i in range(max(start, 1), len(scans)):
+def _increasing(scans: list[_Scan], rng: random.Random) -> None:
+    """No two scans of a parcel at the same time or out of order (in event time)."""
+    for i in range(1, len(scans)):
         if scans[i].at <= scans[i - 1].at:
             scans[i].at = scans[i - 1].at + rng.randrange(10 * MINUTE, 60 * MINUTE)
 
@@ -187,7 +188,7 @@ def _delay(scans: list[_Scan], start: int, days: int, revised: int | None) -> No
             scan.estimate = revised
 
 
-def journey(parcel: Parcel, rng: random.Random, promised_day: int | None) -> Journey:
+def journey(parcel: Parcel, rng: random.Random) -> Journey:
     profile = CARRIERS[parcel.carrier]
     km = great_circle_km(*_xy(parcel.origin), *_xy(parcel.destination))
     scans, estimate = _happy_path(parcel, rng, km)

@@ -215,11 +215,11 @@ class Simulation:
         """Runs the action at event time `at` (first: before other work at the same ms)."""
         heapq.heappush(self._heap, (at, 0 if first else 1, next(self._seq), action))
 
-    def _emit(self, at: int, event_type: str, source: str, fields: dict, arrival=None) -> None:
+    def _emit(self, at: int, event_type: str, source: str, fields: dict) -> None:
         event = {"event_id": "", "type": event_type, "occurred_at": timestamp(at)}
         event["source"] = source
         event.update(fields)
-        self._push(event, at if arrival is None else arrival)
+        self._push(event, at)
 
     def _push(self, event: dict, arrival: int) -> None:
         heapq.heappush(self._heap, (arrival, 1, next(self._seq), event))
@@ -388,6 +388,8 @@ class Simulation:
                 self._at(following, self._place)
         elif self._placed < (self.config.orders or 0):
             self._at(at + self._gap(), self._place)
+        else:  # the last of the orders asked for: the span ends here
+            self.end = at + 1
 
     def _customer(self, city: City | None) -> Customer:
         rng = self.rng
@@ -641,7 +643,7 @@ class Simulation:
             loc.pickups,
             last + 30 * MINUTE,
         )
-        journey = carriers.journey(parcel, self.rng, order.promised_day)
+        journey = carriers.journey(parcel, self.rng)
         self.stats[f"parcels_{journey.outcome}"] += 1
         for kind in journey.exceptions:
             self.stats[f"parcel_{kind}"] += 1
