@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup clean ops-tools helm-alerts
+.PHONY: demo test lint bench setup clean ops-tools helm-alerts chromium
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/oms run --events samples/day.jsonl
 
-test: $(STAMP) ops-tools
+test: $(STAMP) ops-tools chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -p no:cacheprovider
@@ -41,6 +41,14 @@ ops-tools:
 		GOBIN=$(TOOLS_BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@promtool --version 2>&1 | head -1
 	@($(TOOLS_BIN)/helm version --short 2>/dev/null || helm version --short) | sed 's/^/helm /'
+
+# Debian's chromium for tests/browser (Playwright drives it; no browser download from
+# Playwright's CDN): installed only when missing.
+chromium:
+	@command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium)
+	@chromium --version 2>/dev/null | head -1
 
 # The Helm chart's PrometheusRule is rendered from a copy of the one rule file
 # (tests/ops checks that the copy is identical; run this after editing the rules).

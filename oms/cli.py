@@ -154,11 +154,14 @@ def simulate(
 
         from connectors.sources.replay import publish_events
 
-        producer = Producer(settings.producer_config())
         events = paced(stream, speed, simulation.t0) if realtime else (event for _, event in stream)
         try:
+            producer = Producer(settings.producer_config())
             with console.status(f"publishing to {settings.topic_prefix}* (Ctrl-C stops)"):
                 summary = publish_events(producer, settings.topic_prefix, events, "simulate")
+        except RuntimeError as exc:  # no Kafka configured, topics missing, delivery failed
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             producer.flush(10)
     seconds = time.perf_counter() - began
@@ -448,6 +451,30 @@ def bench_orders(
         f"{run.worker_messages.rate / inventory.rate:.2%}; "
         f"orders/s / raw: {run.orders.rate / raw.rate:.2%}"
     )
+
+
+@bench_app.command("tracking")
+def bench_tracking(
+    shipments: Annotated[int, typer.Option(min=1, help="parcels open before the scans")] = 100_000,
+    scans: Annotated[int, typer.Option(min=1, help="carrier scans to judge")] = 50_000,
+    seed: Annotated[int, typer.Option(help="seed of the generated scans")] = 1,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Scans/s through the parcels table and exception rules with many parcels open, worker
+    RSS; baseline: raw consume+decode of the same scans."""
+    from oms.bench import raw_consume_decode
+    from oms.bench_tracking import tracking_throughput
+    from oms.localkafka import kafka_for
+
+    settings = _bench_settings(state_dir, bootstrap_servers)
+    with kafka_for(settings):
+        with console.status(f"tracking: {shipments:,} parcels, then {scans:,} scans"):
+            load, judged = tracking_throughput(settings, shipments, scans, seed)
+        with console.status("baseline: raw consume + decode of the same scans"):
+            raw = raw_consume_decode(settings, scans)
+    _print_measurements(f"oms bench tracking: seed {seed}", [raw, load, judged])
+    console.print(f"scans through the rules / raw: {judged.rate / raw.rate:.2%}")
 
 
 @inventory_app.command("reconcile")

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     session_timeout: float = Field(
         default=10.0, ge=6, description="seconds before a silent consumer leaves its group"
     )
+    producer_linger_ms: int = Field(
+        default=5, ge=0, description="worker producer batching delay; 0 sends every record alone"
+    )
     log_level: str = "warn"
 
     # --- ClickHouse sink -----------------------------------------------------------------

@@ -22,6 +22,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.session_timeout / 4,
         producer_acks=-1,
+        producer_linger_ms=settings.producer_linger_ms,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
@@ -49,7 +50,7 @@ def create_app(settings: Settings) -> faust.App:
     register_intake(
         app, settings, serde, inventory.handlers() | orders.handlers() | tracking.handlers(), clock
     )
-    register_pages(app, inventory)
+    register_pages(app, inventory, tracking)
     register_monitoring(app, settings)
     return app
 

@@ -133,8 +133,13 @@ def test_orders_arrive_at_the_configured_rate(events):
 
 def test_a_number_of_orders_instead_of_a_span():
     config = SimulationConfig(seed=5, span=None, orders=25, skus=50, finish=False)
-    orders = by_type(list(simulate(config)), "OrderPlaced")
+    events = list(simulate(config))
+    orders = by_type(events, "OrderPlaced")
     assert len(orders) == 25
+    assert max(at(e) for e in events) == at(orders[-1])  # not finished: cut after the last
+    finished = list(simulate(SimulationConfig(seed=5, span=None, orders=25, skus=50)))
+    assert len(by_type(finished, "OrderPlaced")) == 25
+    assert len(by_type(finished, "ShipmentCreated")) >= 20
 
 
 def test_events_come_in_event_time_order_but_for_late_scans(events):
