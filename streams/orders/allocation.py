@@ -55,7 +55,9 @@ def plan(
     available: Mapping[tuple[str, str], int],
 ) -> list[Assignment]:
     """available: (sku, location_id) -> units available now (a snapshot; reservations at the
-    SKU owners decide, and a refused one makes the caller plan again with fresher numbers)."""
+    SKU owners decide, and a refused one makes the caller plan again with fresher numbers).
+    An oversold location can report less than nothing: that is nothing to plan with."""
+    available = {key: max(units, 0) for key, units in available.items()}
     by_distance = sorted(
         (s for s in sites if s.ships_orders),
         key=lambda s: (great_circle_km(*destination, s.latitude, s.longitude), s.location_id),
@@ -63,7 +65,7 @@ def plan(
     for site in by_distance:  # (a) + (b)
         if all(available.get((n.sku, site.location_id), 0) >= n.quantity for n in needs):
             return [Assignment(n.line_id, n.sku, site.location_id, n.quantity) for n in needs]
-    return _split(needs, by_distance, dict(available))
+    return _split(needs, by_distance, available)
 
 
 def _split(

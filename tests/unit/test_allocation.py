@@ -92,3 +92,11 @@ def test_every_unit_is_assigned_once_and_never_beyond_stock(quantities, availabl
             for site in ("EAST", "CHI", "WEST")
         )
         assert left == 0
+
+
+def test_an_oversold_location_counts_as_empty():
+    sites = [Site("A", 40.0, -74.0), Site("B", 41.0, -74.0)]
+    needs = [Need("1", "SKU", 3)]
+    assignments = plan(needs, (40.0, -74.0), sites, {("SKU", "A"): -2, ("SKU", "B"): 1})
+    assert all(a.quantity > 0 for a in assignments)
+    assert [(a.location_id, a.quantity) for a in assignments] == [("B", 1), (None, 2)]

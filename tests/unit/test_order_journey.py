@@ -387,7 +387,7 @@ def histories(draw):
 
 
 @given(histories())
-@settings(max_examples=150, database=None, deadline=None)
+@settings(max_examples=400, database=None, deadline=None)
 def test_no_unit_is_ever_reserved_twice_and_every_unit_is_accounted_for(history):
     stock, orders, actions = history
     world = World(SITES, stock)
