@@ -101,10 +101,7 @@ def test_bad_input_is_dead_lettered_and_the_events_around_it_are_processed(setti
     # still on hold) and the order placed after the bad messages
     order_events = sum(1 for e in SAMPLE if e["type"] in ORDER_EVENT_TYPES)
     facts = ", ".join(f"'{t}'" for t in sorted(ORDER_EVENT_TYPES))
-    sql = (
-        f"SELECT countIf(type IN ({facts})), countIf(type = 'Allocated')"
-        " FROM order_events FINAL"
-    )
+    sql = f"SELECT countIf(type IN ({facts})), countIf(type = 'Allocated') FROM order_events FINAL"
     assert query(settings, sql) == [(order_events + 2, 13 + 1)]
 
     rows = query(settings, "SELECT topic, error FROM dead_letters FINAL ORDER BY topic, offset")
