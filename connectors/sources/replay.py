@@ -72,6 +72,7 @@ class Replayer:
         self.wait_processed = wait_processed
         self._last_partition: tuple[str, int] | None = None
         self._unconfirmed: dict[tuple[str, int], int] = {}
+        self._failures: list[str] = []
         self._partitions: dict[str, list[int]] = {}
 
     def replay(self, path: Path, on_line: Callable[[], None] = lambda: None) -> ReplaySummary:
@@ -126,6 +127,7 @@ class Replayer:
             on_delivery=self._delivered,
         )
         self.producer.poll(0)
+        self._check()
         summary.published[event_type] += 1
 
     def _partition_of(self, topic: str, key: bytes) -> int:
@@ -139,14 +141,22 @@ class Replayer:
         return _PARTITIONER(key, partitions, partitions)
 
     def _delivered(self, error, message) -> None:
+        """Delivery report (called inside poll/flush). An exception raised here reaches the
+        caller mangled by the client library, so failures are kept and raised by _check."""
         if error is not None:
-            raise RuntimeError(f"delivery failed: {error}")
+            self._failures.append(f"{message.topic()}: {error}")
+            return
         tp = (message.topic(), message.partition())
         self._unconfirmed[tp] = max(self._unconfirmed.get(tp, -1), message.offset())
+
+    def _check(self) -> None:
+        if self._failures:
+            raise RuntimeError(f"delivery failed: {self._failures[0]}")
 
     def _settle(self) -> None:
         """Waits until the worker has processed everything published so far."""
         self.producer.flush()
+        self._check()
         if self.wait_processed and self._unconfirmed:
             self.wait_processed(dict(self._unconfirmed))
             self._unconfirmed.clear()
