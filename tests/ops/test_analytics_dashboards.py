@@ -740,7 +740,8 @@ def referenced_tables() -> set[str]:
 def loaded(tmp_path_factory):
     """chDB with the real DDL of the tables the dashboards read (the other migrations, such as
     the kpi_* rollups and views, are not the dashboards' business), loaded with the simulation."""
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    # midnight: the simulation follows the hour of day, so every run draws the same history
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     client = open_client(f"chdb://{tmp_path_factory.mktemp('analytics') / 'clickhouse'}")
     try:
         ddl = table_ddl()
