@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from confluent_kafka import Producer
 
 from connectors.clickhouse.client import open_client
 from connectors.sources.replay import Replayer, publish_events, read_lines
+from oms import processes
 from oms.kafka_admin import create_topics
 from oms.settings import Settings
 from schemas.serde import AvroSerde
@@ -27,6 +30,15 @@ def replay_file(settings: Settings, path: Path, wait_processed=None):
         producer(settings), AvroSerde(), settings.topic_prefix, wait_processed, settings.clock_tick
     )
     return replayer.replay(path)
+
+
+def oms_run(settings: Settings, events: Path) -> None:
+    """`oms run --events FILE` as a user runs it, with the test's settings (its broker,
+    topics, state directory and ports) in the environment."""
+    command = [sys.executable, "-m", "oms.cli", "run", "--events", str(events)]
+    env = processes.settings_env(settings)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def publish(settings: Settings, events: Iterable[dict]):

@@ -4,8 +4,6 @@ backorders filled by a receipt, cancellations, shipments and the ship-by SLA."""
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -17,7 +15,7 @@ from oms.localkafka import free_port
 from oms.pipeline import LocalPipeline
 from schemas.canonical import format_timestamp
 
-from .helpers import FIXTURES, publish, query, scalar
+from .helpers import FIXTURES, oms_run, publish, query, scalar
 from .inventory_scenarios import START, locations
 
 pytestmark = pytest.mark.integration
@@ -38,10 +36,7 @@ def test_multi_warehouse_scenario_through_oms_run(settings):
     O-7: cancelled during its hold, never allocated. O-2 and O-5 never ship: late_shipment
     stays open once the next day's events pass their ship-by time.
     """
-    env = processes.settings_env(settings)
-    command = [sys.executable, "-m", "oms.cli", "run", "--events", str(SCENARIO)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+    oms_run(settings, SCENARIO)
 
     orders = query(
         settings,

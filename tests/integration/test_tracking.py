@@ -3,14 +3,9 @@ exceptions opened and resolved on event time, orders following their parcels."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from oms import processes
-
-from .helpers import FIXTURES, query, scalar
+from .helpers import FIXTURES, oms_run, query, scalar
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +21,7 @@ def test_eleven_parcels_through_oms_run(settings):
     """tests/fixtures/tracking_parcels.jsonl: eleven orders shipped on Nov 21 from one
     warehouse, promised for Nov 25, then each parcel's scans (hand-worked answers below).
     The file ends with an event on Dec 2, so the clock passes every rule's time."""
-    env = processes.settings_env(settings)
-    command = [sys.executable, "-m", "oms.cli", "run", "--events", str(SCENARIO)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+    oms_run(settings, SCENARIO)
 
     exceptions = query(
         settings,
