@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/oms run --events samples/day.jsonl
+	$(BIN)/oms demo
 
 test: $(STAMP) ops-tools chromium
 	$(BIN)/ruff check .

@@ -70,6 +70,37 @@ def run(
 
 
 @app.command()
+def demo(
+    duration: Annotated[
+        float | None,
+        typer.Option(min=1, help="stop after this many seconds (wall clock); default: Ctrl-C"),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="event-time seconds per wall-clock second")
+    ] = 120.0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="simulator seed; default 1 on a fresh pipeline, else a new one"),
+    ] = None,
+    orders_per_minute: Annotated[
+        float, typer.Option(min=0.001, help="order rate, in event time")
+    ] = 3.0,
+    clickhouse: ClickHouseUrl = None,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Simulated traffic in real time through broker, worker and sink, with the KPI dashboard
+    at http://127.0.0.1:<web port>/dashboard; Ctrl-C stops everything and prints a summary."""
+    from oms.demo import run_demo
+
+    settings = load_settings(
+        clickhouse_url=clickhouse, state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers
+    )
+    code = run_demo(settings, console, duration, speed, seed, orders_per_minute)
+    raise typer.Exit(code)
+
+
+@app.command()
 def simulate(
     seed: Annotated[int, typer.Option(help="the same seed gives the same events, ids too")] = 1,
     orders_per_minute: Annotated[
@@ -245,7 +276,7 @@ def sink(
         batch_size=settings.sink_batch_size,
         flush_interval=settings.sink_flush_interval,
     )
-    serve_status(settings.web_host, settings.sink_metrics_port, lambda: sink_.healthy)
+    serve_status(settings.web_host, settings.sink_metrics_port, lambda: sink_.healthy, url)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -475,6 +506,85 @@ def bench_tracking(
             raw = raw_consume_decode(settings, scans)
     _print_measurements(f"oms bench tracking: seed {seed}", [raw, load, judged])
     console.print(f"scans through the rules / raw: {judged.rate / raw.rate:.2%}")
+
+
+@bench_app.command("sink")
+def bench_sink(
+    orders: Annotated[int, typer.Option(min=1, help="orders, 7 sink messages each")] = 4_000,
+    days: Annotated[float, typer.Option(help="event time the orders are spread over")] = 7.0,
+    seconds: Annotated[float, typer.Option(help="length of the steady-load run")] = 20.0,
+    load: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="steady load, as a share of the max rate")
+    ] = 0.5,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Rows/s into ClickHouse through the sink (tables only, and with the KPI rollup refresh),
+    and publication-to-visibility delay at a steady load; baseline: raw consume+decode."""
+    from datetime import timedelta
+
+    from oms.bench import Measurement
+    from oms.bench_sink import (
+        MESSAGES_PER_ORDER,
+        ROWS_PER_MESSAGE,
+        prepare,
+        quantile,
+        raw_consume_decode,
+        sink_throughput,
+        steady_load_delays,
+    )
+    from oms.localkafka import kafka_for
+
+    settings = _bench_settings(state_dir, bootstrap_servers)
+    spacing = timedelta(days=days) / orders
+    with kafka_for(settings):
+        with console.status(f"publishing {orders:,} orders' sink messages"):
+            count, total = prepare(settings, orders, spacing)
+        with console.status("baseline: raw consume + decode"):
+            raw = raw_consume_decode(settings, count)
+        with console.status("sink: tables only"):
+            plain, sink, client = sink_throughput(settings, count, total, False, "tables")
+            sink.consumer.close()
+            client.close()
+        with console.status("sink: tables + KPI rollups"):
+            full, sink, client = sink_throughput(settings, count, total, True, "kpis")
+        rate = load * full.throughput.rate / ROWS_PER_MESSAGE
+        first_order = total // MESSAGES_PER_ORDER
+        with console.status(f"steady load: {rate:,.0f} messages/s for {seconds:.0f}s"):
+            try:
+                delays = steady_load_delays(settings, sink, first_order, rate, seconds, spacing)
+            finally:
+                sink.consumer.close()
+                client.close()
+    raw_rows = Measurement(
+        "raw consume + decode (baseline; rows the messages become)",
+        raw.events * ROWS_PER_MESSAGE,
+        raw.seconds,
+    )
+    _print_measurements(
+        f"oms bench sink: {raw.events:,} messages ({orders:,} orders over {days:g} days of event "
+        f"time), batch {settings.sink_batch_size}, flush {settings.sink_flush_interval}s, "
+        f"{settings.topic_partitions} partitions",
+        [raw_rows, plain.throughput, full.throughput],
+    )
+    console.print(
+        f"messages/s: raw {raw.rate:,.0f}, tables only "
+        f"{plain.throughput.rate / ROWS_PER_MESSAGE:,.0f}, with KPI rollups "
+        f"{full.throughput.rate / ROWS_PER_MESSAGE:,.0f}; with rollups / raw: "
+        f"{full.throughput.rate / raw_rows.rate:.2%}, / tables only: "
+        f"{full.throughput.rate / plain.throughput.rate:.2%}"
+    )
+    console.print(
+        f"rollup refresh: {full.rollup_seconds:.2f}s of {full.throughput.seconds:.2f}s over "
+        f"{full.batches} batches ({full.rollup_seconds / max(full.batches, 1) * 1000:.0f} ms each)"
+    )
+    console.print(
+        f"steady load {delays.rate:,.0f} messages/s ({load:.0%} of the max), "
+        f"{delays.messages:,} messages, {delays.batches} batches: publication -> visible in "
+        f"ClickHouse with KPIs refreshed: p50 {quantile(delays.sink, 0.5):.3f}s, "
+        f"p99 {quantile(delays.sink, 0.99):.3f}s; baseline publication -> consumed and "
+        f"decoded: p50 {quantile(delays.raw, 0.5):.3f}s, p99 {quantile(delays.raw, 0.99):.3f}s"
+    )
 
 
 @inventory_app.command("reconcile")

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_interval: float = Field(default=1.0, gt=0, description="seconds")
     sink_metrics_port: int = Field(default=9108, description="the sink's /metrics and /health")
+    dashboard_data_url: str | None = Field(
+        default=None,
+        description="the sink's KPIs for the worker's /dashboard; unset: "
+        "http://127.0.0.1:{sink_metrics_port}/dashboard/data",
+    )
 
     # --- Inventory -----------------------------------------------------------------------
     reorder_point: int = Field(default=5, ge=0, description="low stock at available <= this")

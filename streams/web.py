@@ -1,5 +1,5 @@
-"""Pages of the worker's web server (Faust's aiohttp): Prometheus metrics, live stock and the
-customer's tracking page."""
+"""Pages of the worker's web server (Faust's aiohttp): Prometheus metrics, live stock, the
+customer's tracking page and the KPI dashboard (streams/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.dashboard import register_dashboard
 from streams.inventory.agents import InventoryService
 from streams.monitoring import is_ready
 from streams.tracking import page
@@ -23,6 +24,8 @@ TRACKING_HEADERS = {
 
 
 def register_pages(app: faust.App, inventory: InventoryService, tracking: TrackingService) -> None:
+    register_dashboard(app, inventory.settings)  # /dashboard: the KPIs, from the sink
+
     @app.page("/metrics")
     async def metrics(web, request):
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])

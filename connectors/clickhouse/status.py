@@ -1,11 +1,15 @@
 """The sink's Prometheus metrics and its health pages, served by aiohttp in a side thread
-(the sink's own loop is a blocking Kafka consumer)."""
+(the sink's own loop is a blocking Kafka consumer), and for the sink only the dashboard's
+KPIs as JSON (GET /dashboard/data, read by the worker's /dashboard page)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -24,8 +28,67 @@ LAST_SUCCESS = Gauge(
 LAG = Gauge("oms_sink_lag", "Records not yet written, per topic", ["topic"])
 PAUSED = Gauge("oms_sink_paused", "1 while retrying a failing ClickHouse with pulls paused")
 
+log = logging.getLogger(__name__)
 
-def serve_status(host: str, port: int, ready: Callable[[], bool]) -> threading.Thread:
+
+class DashboardData:
+    """The dashboard's KPIs (connectors/clickhouse/dashboard_data.py), read-only, on a
+    ClickHouse connection of its own: for chDB a second handle on the engine the sink
+    opened (chDB allows any number in the process that owns the path), so a read never
+    waits on the sink's client nor holds it. One thread runs the queries, one set at a
+    time, and a result is served again for max_age seconds: pages polling every few
+    seconds cost at most one set of queries per max_age, however many are open."""
+
+    def __init__(self, clickhouse_url: str, max_age: float = 2.0) -> None:
+        self.clickhouse_url = clickhouse_url
+        self.max_age = max_age
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sink-dashboard")
+        self._client = None
+        self._data: dict | None = None
+        self._at = float("-inf")
+
+    def _read(self) -> dict:
+        """In the executor's one thread only."""
+        from connectors.clickhouse.client import open_client
+        from connectors.clickhouse.dashboard_data import dashboard_data
+
+        if self._data is not None and time.monotonic() - self._at < self.max_age:
+            return self._data
+        if self._client is None:
+            self._client = open_client(self.clickhouse_url)
+        try:
+            self._data = dashboard_data(self._client)
+        except Exception:
+            self._client.close()
+            self._client = None
+            raise
+        self._at = time.monotonic()
+        return self._data
+
+    def close(self) -> None:
+        def close_client() -> None:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+        self._executor.submit(close_client).result()
+        self._executor.shutdown()
+
+    async def handle(self, _request: web.Request) -> web.Response:
+        try:
+            data = await asyncio.get_running_loop().run_in_executor(self._executor, self._read)
+        except Exception as exc:
+            log.warning("dashboard data: %s", exc)
+            return web.json_response({"error": str(exc)}, status=503)
+        return web.json_response(data, headers={"Cache-Control": "no-store"})
+
+
+def serve_status(
+    host: str, port: int, ready: Callable[[], bool], dashboard_clickhouse_url: str | None = None
+) -> threading.Thread:
+    """Serves /metrics and /health/*; with dashboard_clickhouse_url (the sink's ClickHouse)
+    also GET /dashboard/data."""
+
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -40,6 +103,8 @@ def serve_status(host: str, port: int, ready: Callable[[], bool]) -> threading.T
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", readiness)
+    if dashboard_clickhouse_url:
+        app.router.add_get("/dashboard/data", DashboardData(dashboard_clickhouse_url).handle)
 
     def run() -> None:
         loop = asyncio.new_event_loop()
