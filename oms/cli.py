@@ -510,7 +510,7 @@ def bench_tracking(
 
 @bench_app.command("sink")
 def bench_sink(
-    orders: Annotated[int, typer.Option(min=1, help="orders, 7 sink messages each")] = 4_000,
+    orders: Annotated[int, typer.Option(min=1, help="orders, 7 sink messages each")] = 10_000,
     days: Annotated[float, typer.Option(help="event time the orders are spread over")] = 7.0,
     seconds: Annotated[float, typer.Option(help="length of the steady-load run")] = 20.0,
     load: Annotated[
