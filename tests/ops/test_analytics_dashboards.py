@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from connectors.clickhouse.client import open_client
-from connectors.clickhouse.migrations import migration_files, statements
+from connectors.clickhouse.migrations import migrate, migration_files, statements
 
 from .support import COMPOSE, DASHBOARD, DEV_EXTRAS, ROOT
 
@@ -738,17 +738,13 @@ def referenced_tables() -> set[str]:
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    """chDB with the real DDL of the tables the dashboards read (the other migrations, such as
-    the kpi_* rollups and views, are not the dashboards' business), loaded with the simulation."""
+    """chDB with every migration applied, loaded with the simulation."""
     # midnight: the simulation follows the hour of day, so every run draws the same history
     now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     client = open_client(f"chdb://{tmp_path_factory.mktemp('analytics') / 'clickhouse'}")
     try:
-        ddl = table_ddl()
+        migrate(client)
         tables = referenced_tables()
-        for table in sorted(tables):
-            for statement in ddl[table]:
-                client.command(statement)
         rows = simulate(now)
         assert set(rows) <= tables, "the simulation fills only tables the dashboards read"
         for table, table_rows in rows.items():
