@@ -10,14 +10,11 @@ Skipped, never failed, without playwright or chromium (see test_tracking_page.py
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -26,16 +23,6 @@ from streams.dashboard import CHARTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="playwright is not installed: the dev extras have it (pip install -e '.[dev]')",
-)
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-    pytest.skip(
-        f"chromium is not installed ({CHROMIUM}): `make chromium` installs Debian's package",
-        allow_module_level=True,
-    )
 
 # event time 300x faster than the wall clock: shipments from about 25 s after the start;
 # deliveries (a day later) and so carrier on-time delivery come only after minutes
@@ -82,17 +69,6 @@ def demo(settings, tmp_path):
     assert "SIGINT: stopping" in output and "orders by status (seed 1)" in output
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        # we run as root: chromium's sandbox needs a user namespace it cannot have here
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield chromium
-        chromium.close()
-
-
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -107,7 +83,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 180
         time.sleep(0.5)
 
 
-def test_the_dashboard_of_a_running_demo(settings, demo, browser, tmp_path, capsys):
+def test_the_dashboard_of_a_running_demo(browser, settings, demo, tmp_path, capsys):
     base = f"http://127.0.0.1:{settings.web_port}"
     wait_until_serving(f"{base}/dashboard", demo)
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")

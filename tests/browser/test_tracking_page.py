@@ -11,8 +11,6 @@ test's tmp_path and its path printed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,16 +20,6 @@ from tests.integration.helpers import FIXTURES, replay_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="playwright is not installed: the dev extras have it (pip install -e '.[dev]')",
-)
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-    pytest.skip(
-        f"chromium is not installed ({CHROMIUM}): `make chromium` installs Debian's package",
-        allow_module_level=True,
-    )
 
 SCENARIO = FIXTURES / "tracking_parcels.jsonl"
 
@@ -45,17 +33,6 @@ def private_strings() -> set[str]:
             address = event["shipping_address"]
             found.update((event["customer"]["email"], address["name"], address["line1"]))
     return found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        # we run as root: chromium's sandbox needs a user namespace it cannot have here
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield chromium
-        chromium.close()
 
 
 def test_what_a_customer_sees(settings, browser, tmp_path, capsys):
