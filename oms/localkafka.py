@@ -4,6 +4,10 @@ The broker jars come from Maven Central through the pom kept in oms/kafka/, copi
 machine into a cache folder outside the repository. The broker's data lives under the state
 directory, so a second run on the same state directory finds its topics and offsets again.
 Users with their own cluster never get here: they set OMS_KAFKA_BOOTSTRAP_SERVERS.
+
+Optionally the client listener is secured: SCRAM-SHA-512 users (created when the storage is
+formatted) make it SASL, a keystore (BrokerTls) makes it TLS, both make it SASL_SSL. The
+controller and inter-broker listeners then stay PLAINTEXT on loopback.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -83,18 +88,94 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-class LocalKafka:
-    """Formats KRaft storage once, starts the broker on loopback, waits for it, stops it."""
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 
-    def __init__(self, home: Path, heap: str = "768m") -> None:
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """The broker's TLS identity: a keystore with its private key and certificate chain."""
+
+    keystore: Path
+    password: str
+    keystore_type: str = "PKCS12"
+
+
+class LocalKafka:
+    """Formats KRaft storage once, starts the broker on loopback, waits for it, stops it.
+
+    scram_users (name -> password) are created with `kafka-storage format --add-scram`, so
+    they exist only if this call formats the storage (a fresh home directory).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        heap: str = "768m",
+        scram_users: Mapping[str, str] | None = None,
+        tls: BrokerTls | None = None,
+    ) -> None:
         self.home = home
         self.heap = heap
+        self.scram_users = dict(scram_users or {})
+        for name, password in self.scram_users.items():
+            if not name or any(c in f"{name}{password}" for c in ',[]="\n'):
+                raise ValueError('SCRAM user names and passwords may not contain , [ ] = or "')
+        self.tls = tls
         self.process: subprocess.Popen | None = None
         self.broker_port, self.controller_port = self._ports()
+        # secured brokers talk to themselves over a plaintext loopback listener
+        self.internal_port = free_port() if self.secured else None
+
+    @property
+    def security_protocol(self) -> str:
+        """The client listener's protocol, as clients set security.protocol."""
+        sasl, ssl = bool(self.scram_users), self.tls is not None
+        return {(False, False): "PLAINTEXT", (True, False): "SASL_PLAINTEXT"}.get(
+            (sasl, ssl), "SASL_SSL" if sasl else "SSL"
+        )
+
+    @property
+    def secured(self) -> bool:
+        return self.security_protocol != "PLAINTEXT"
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.broker_port}"
+
+    def _listener_config(self) -> list[str]:
+        controller = f"CONTROLLER://127.0.0.1:{self.controller_port}"
+        if not self.secured:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.broker_port},{controller}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.broker_port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ]
+        protocol = self.security_protocol
+        client = f"{protocol}://127.0.0.1:{self.broker_port}"
+        internal = f"INTERNAL://127.0.0.1:{self.internal_port}"
+        lines = [
+            f"listeners={client},{internal},{controller}",
+            f"advertised.listeners={client},{internal}",
+            f"listener.security.protocol.map={protocol}:{protocol},"
+            "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=INTERNAL",
+        ]
+        if self.scram_users:
+            prefix = f"listener.name.{protocol.lower()}.{SCRAM_MECHANISM.lower()}"
+            lines += [
+                f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+                f"{prefix}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        if self.tls is not None:
+            lines += [
+                f"ssl.keystore.type={self.tls.keystore_type}",
+                f"ssl.keystore.location={self.tls.keystore}",
+                f"ssl.keystore.password={self.tls.password}",
+                f"ssl.key.password={self.tls.password}",
+                "ssl.client.auth=none",
+            ]
+        return lines
 
     def _ports(self) -> tuple[int, int]:
         """Keeps the ports of earlier runs: the KRaft voter set remembers the controller's."""
@@ -117,11 +198,8 @@ class LocalKafka:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.broker_port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.broker_port}",
+                    *self._listener_config(),
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.home / 'data'}",
                     "num.partitions=4",
                     "offsets.topic.replication.factor=1",
@@ -165,6 +243,7 @@ class LocalKafka:
                     str(uuid.uuid4()),
                     "-c",
                     str(config),
+                    *self._scram_arguments(),
                 ),
                 check=True,
                 capture_output=True,
@@ -180,8 +259,17 @@ class LocalKafka:
         log.warning("Apache Kafka %s broker ready at %s", kafka_version(), self.bootstrap_servers)
         return self.bootstrap_servers
 
+    def _scram_arguments(self) -> list[str]:
+        arguments = []
+        for name, password in self.scram_users.items():
+            arguments += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+        return arguments
+
     def _wait_until_ready(self, timeout: float) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+        # a secured broker is asked on its plaintext loopback listener: same process, and
+        # the client listener opens with it
+        port = self.internal_port if self.secured else self.broker_port
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 0})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
