@@ -119,6 +119,38 @@ class Settings(BaseSettings):
     )
     mailer_group_id: str = "oms-mailer"
 
+    # --- Ingest (`oms ingest`: webhooks and canonical events over HTTP) ----------------
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = Field(default=8090, ge=1, le=65535)
+    # a source without its secret answers 503 "not configured"
+    shopify_webhook_secret: SecretStr | None = Field(
+        default=None, description="the Shopify app's secret (X-Shopify-Hmac-Sha256)"
+    )
+    woocommerce_webhook_secret: SecretStr | None = Field(
+        default=None, description="the WooCommerce webhook's secret (X-WC-Webhook-Signature)"
+    )
+    easypost_webhook_secret: SecretStr | None = Field(
+        default=None, description="the EasyPost webhook secret (X-Hmac-Signature)"
+    )
+    aftership_webhook_secret: SecretStr | None = Field(
+        default=None, description="the AfterShip webhook secret (aftership-hmac-sha256)"
+    )
+    ingest_bearer_token: SecretStr | None = Field(
+        default=None, description="POST /events: Authorization: Bearer <token>"
+    )
+
+    # --- Worker web: internal pages -------------------------------------------------------
+    internal_endpoints: bool = Field(
+        default=True,
+        description="serve /stock/{sku}/ and Faust's /table and /router pages; false: public "
+        "pages only (/track, /dashboard, /metrics, /health)",
+    )
+    internal_port: int | None = Field(
+        default=None,
+        description="serve the internal pages on a separate site on this port (same host), "
+        "not on web_port; unset: on web_port",
+    )
+
     def tracking_url(self, carrier: str, tracking_number: str) -> str:
         template = self.tracking_url_templates.get(carrier.lower())
         return template.format(tracking_number=tracking_number) if template else ""

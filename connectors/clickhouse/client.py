@@ -28,12 +28,27 @@ def open_client(url: str) -> Client:
             password=unquote(parsed.password or ""),
             database=parsed.path.strip("/") or "default",
         )
-    raise ValueError(f"unsupported ClickHouse URL {url!r}: use chdb:///path or http(s)://host")
+    raise ValueError(
+        f"unsupported ClickHouse URL {describe(url)!r}: use chdb:///path or http(s)://host"
+    )
 
 
 def describe(url: str) -> str:
-    """The URL without its password, for logs."""
-    parsed = urlparse(url)
-    if parsed.password:
-        parsed = parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@"))
-    return parsed.geturl()
+    """The URL for logs: no password (***), and no query string or fragment, which may carry
+    credentials too (?password=...). The user name stays: it says which account is used."""
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname or ""
+        port = parsed.port
+    except ValueError:  # not a URL we could take apart: show only its scheme
+        return f"{url.split(':', 1)[0]}:<unparsable>" if ":" in url else "<unparsable>"
+    if "@" not in parsed.netloc:
+        return url.split("#", 1)[0].split("?", 1)[0]
+    user = parsed.username or ""
+    secret = ":***" if parsed.password is not None else ""
+    netloc = f"{user}{secret}@{_host(host)}{f':{port}' if port else ''}"
+    return parsed._replace(netloc=netloc, query="", fragment="").geturl()
+
+
+def _host(hostname: str) -> str:
+    return f"[{hostname}]" if ":" in hostname else hostname

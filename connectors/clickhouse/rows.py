@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from connectors.clickhouse.pii import CustomerKey, configured_keyer, scrub_payload
 from schemas.canonical import to_canonical
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -15,8 +16,18 @@ def _epoch_ms(value: datetime) -> int:
 
 
 def event_rows(
-    event_type: str, record: dict, topic: str, partition: int, offset: int, key: bytes | None
+    event_type: str,
+    record: dict,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    customer_key: CustomerKey | None = None,
 ) -> list[tuple[str, dict]]:
+    """raw_events (the canonical JSON without personal data: connectors/clickhouse/pii.py,
+    customer ids hashed with customer_key, by default the configured one) and the row of
+    the event's own table, if it has one."""
+    payload = scrub_payload(to_canonical(event_type, record), customer_key or configured_keyer())
     rows = [
         (
             "raw_events",
@@ -29,7 +40,7 @@ def event_rows(
                 "key": (key or b"").decode("utf-8", "replace"),
                 "occurred_at": record["occurred_at"],
                 "source": record.get("source") or "",
-                "payload": json.dumps(to_canonical(event_type, record), separators=(",", ":")),
+                "payload": json.dumps(payload, separators=(",", ":")),
             },
         )
     ]

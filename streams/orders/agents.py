@@ -8,13 +8,12 @@ the decision produced, and stores the order (outputs before state, as in the int
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from datetime import datetime
 
 import faust
 
+from connectors.clickhouse.pii import customer_keyer
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
@@ -38,11 +37,7 @@ from streams.topics import (
 
 
 def rules_from(settings: Settings) -> Rules:
-    secret = settings.customer_key_secret.get_secret_value().encode()
-
-    def customer_key(customer_id: str) -> str:
-        return hmac.new(secret, customer_id.encode(), hashlib.sha256).hexdigest()[:32]
-
+    customer_key = customer_keyer(settings.customer_key_secret.get_secret_value())
     return Rules(
         fraud_hold=settings.fraud_hold,
         ship_by_sla=settings.ship_by_sla,

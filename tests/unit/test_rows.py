@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.clickhouse.pii import configured_keyer, scrub_payload
 from connectors.clickhouse.rows import (
     allocation_row,
     dead_letter_row,
@@ -63,7 +64,31 @@ def test_raw_events_row_for_every_sample(event):
         "source": event.get("source") or "",
         "payload": row["payload"],
     }
-    assert json.loads(row["payload"]) == to_canonical(event_type, record)
+    # the canonical JSON without personal data (tests/unit/test_pii.py)
+    expected = scrub_payload(to_canonical(event_type, record), configured_keyer())
+    assert json.loads(row["payload"]) == expected
+
+
+def test_raw_events_payload_keeps_no_personal_data():
+    event = sample("OrderPlaced")
+    payload = rows_of(event)["raw_events"]["payload"]
+    for value in (
+        event["customer"]["email"],
+        event["customer"]["customer_id"],
+        event["shipping_address"]["name"],
+        event["shipping_address"]["line1"],
+    ):
+        assert value not in payload
+    parsed = json.loads(payload)
+    assert parsed["customer"] == {
+        "customer_key": configured_keyer()(event["customer"]["customer_id"])
+    }
+    assert parsed["shipping_address"] == {
+        "city": event["shipping_address"]["city"],
+        "region": event["shipping_address"]["region"],
+        "postal_code": event["shipping_address"]["postal_code"][:3],
+        "country": event["shipping_address"]["country"],
+    }
 
 
 def test_payload_is_compact_canonical_json():
