@@ -329,6 +329,23 @@ def mailer(
 
 
 @app.command()
+def ingest(
+    host: Annotated[str | None, typer.Option(help="listen address [env OMS_INGEST_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port [env OMS_INGEST_PORT]")] = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Run the ingest web service: Shopify, WooCommerce, EasyPost and AfterShip webhooks and
+    canonical JSON (POST /events) -> signature checked, mapped, published; /metrics too."""
+    from connectors.ingest.app import serve
+
+    settings = load_settings(
+        ingest_host=host, ingest_port=port, kafka_bootstrap_servers=bootstrap_servers
+    )
+    settings.require_bootstrap()
+    serve(settings)
+
+
+@app.command()
 def migrate(clickhouse: ClickHouseUrl = None, state_dir: StateDir = None) -> None:
     """Apply the ClickHouse DDL migrations not yet applied."""
     from connectors.clickhouse.client import open_client
