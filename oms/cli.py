@@ -250,7 +250,7 @@ def sink(
     bootstrap_servers: Bootstrap = None,
 ) -> None:
     """Run the ClickHouse sink: output topics -> ClickHouse tables, exactly once."""
-    from connectors.clickhouse.client import describe, open_client
+    from connectors.clickhouse.client import describe, open_settings_client
     from connectors.clickhouse.migrations import migrate
     from connectors.clickhouse.sink import ClickHouseSink, pipeline_mappers
     from connectors.clickhouse.status import serve_status
@@ -260,7 +260,7 @@ def sink(
         clickhouse_url=clickhouse, state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers
     )
     url = settings.resolved_clickhouse_url
-    client = open_client(url)
+    client = open_settings_client(settings)
     migrate(client)
     logging.getLogger("oms.sink").warning(
         "ClickHouse %s at %s", client.server_version, describe(url)
@@ -276,7 +276,12 @@ def sink(
         batch_size=settings.sink_batch_size,
         flush_interval=settings.sink_flush_interval,
     )
-    serve_status(settings.web_host, settings.sink_metrics_port, lambda: sink_.healthy, url)
+    serve_status(
+        settings.web_host,
+        settings.sink_metrics_port,
+        lambda: sink_.healthy,
+        lambda: open_settings_client(settings),
+    )
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -348,11 +353,11 @@ def ingest(
 @app.command()
 def migrate(clickhouse: ClickHouseUrl = None, state_dir: StateDir = None) -> None:
     """Apply the ClickHouse DDL migrations not yet applied."""
-    from connectors.clickhouse.client import open_client
+    from connectors.clickhouse.client import open_settings_client
     from connectors.clickhouse.migrations import migrate as apply
 
     settings = load_settings(clickhouse_url=clickhouse, state_dir=state_dir)
-    client = open_client(settings.resolved_clickhouse_url)
+    client = open_settings_client(settings)
     for name in apply(client) or ["(nothing to apply)"]:
         console.print(name)
 
@@ -364,10 +369,10 @@ def sql(
     state_dir: StateDir = None,
 ) -> None:
     """Run a query on the pipeline's ClickHouse and print the rows (tab-separated)."""
-    from connectors.clickhouse.client import open_client
+    from connectors.clickhouse.client import open_settings_client
 
     settings = load_settings(clickhouse_url=clickhouse, state_dir=state_dir)
-    result = open_client(settings.resolved_clickhouse_url).query(query)
+    result = open_settings_client(settings).query(query)
     for row in result.result_rows:
         print("\t".join(str(v) for v in row))
 
@@ -616,10 +621,10 @@ def inventory_reconcile(
     from rich.table import Table
 
     from connectors.clickhouse import reconcile
-    from connectors.clickhouse.client import open_client
+    from connectors.clickhouse.client import open_settings_client
 
     settings = load_settings(clickhouse_url=clickhouse, state_dir=state_dir)
-    client = open_client(settings.resolved_clickhouse_url)
+    client = open_settings_client(settings)
     ledger = reconcile.ledger_stock(client)
     found = reconcile.differences("inventory_levels", ledger, reconcile.level_stock(client))
     if worker:

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from connectors.clickhouse.client import describe, open_client
+from connectors.clickhouse.client import describe, open_settings_client
 from connectors.sources.replay import publish_events
 from connectors.sources.simulation import DEFAULT_START, Simulation, SimulationConfig, paced
 from oms.localkafka import kafka_for
@@ -99,7 +99,7 @@ def ports_in_use(settings: Settings) -> list[str]:
 def latest_event_time(settings: Settings) -> datetime | None:
     """The pipeline's event-time clock as ClickHouse has it (None when it holds nothing).
     Read before the sink starts: only one process may open an embedded chDB at a time."""
-    client = open_client(settings.resolved_clickhouse_url)
+    client = open_settings_client(settings)
     try:
         if not client.command("EXISTS TABLE raw_events"):
             return None
@@ -114,7 +114,7 @@ def orders_by_status(settings: Settings) -> tuple[dict[str, int], int]:
     """The funnel of the dashboard, and the number of shipments (after the sink stopped)."""
     from connectors.clickhouse.dashboard_data import funnel
 
-    client = open_client(settings.resolved_clickhouse_url)
+    client = open_settings_client(settings)
     try:
         data = funnel(client)
         shipments = client.query("SELECT count() FROM shipments FINAL").result_rows[0][0]

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.clickhouse.client import open_client
+from connectors.clickhouse.client import open_settings_client
 from connectors.sources.replay import Replayer, ReplaySummary, read_lines
 from oms.localkafka import kafka_for
 from oms.pipeline import LocalPipeline
@@ -39,7 +39,7 @@ def run_file(settings: Settings, events: Path, console: Console) -> ReplaySummar
 
 
 def summary_table(settings: Settings, summary: ReplaySummary) -> Table:
-    client = open_client(settings.resolved_clickhouse_url)
+    client = open_settings_client(settings)
     try:
         stored = dict(
             client.query("SELECT type, count() FROM raw_events FINAL GROUP BY type").result_rows

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = Field(
         default=None, description="chdb:///path or http(s)://user:pass@host:8123/db"
     )
+    clickhouse_password: SecretStr | None = Field(
+        default=None, description="the HTTP server's password (wins over one in the URL)"
+    )
+    clickhouse_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed an https ClickHouse server"
+    )
     sink_group_id: str = "oms-clickhouse-sink"
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_interval: float = Field(default=1.0, gt=0, description="seconds")

@@ -13,7 +13,9 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 
-def open_client(url: str) -> Client:
+def open_client(url: str, password: str | None = None, ca_file: Path | None = None) -> Client:
+    """password (a secret from the settings) wins over one in the URL; ca_file verifies an
+    https server signed by a private CA."""
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
         path = Path(unquote(parsed.path))
@@ -25,8 +27,9 @@ def open_client(url: str) -> Client:
             host=parsed.hostname,
             port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
             username=unquote(parsed.username or "default"),
-            password=unquote(parsed.password or ""),
+            password=password if password is not None else unquote(parsed.password or ""),
             database=parsed.path.strip("/") or "default",
+            **({"ca_cert": str(ca_file)} if ca_file else {}),
         )
     raise ValueError(
         f"unsupported ClickHouse URL {describe(url)!r}: use chdb:///path or http(s)://host"
@@ -52,3 +55,13 @@ def describe(url: str) -> str:
 
 def _host(hostname: str) -> str:
     return f"[{hostname}]" if ":" in hostname else hostname
+
+
+def open_settings_client(settings) -> Client:
+    """The pipeline's ClickHouse, as the settings describe it (URL, password secret, CA)."""
+    password = settings.clickhouse_password
+    return open_client(
+        settings.resolved_clickhouse_url,
+        password.get_secret_value() if password else None,
+        settings.clickhouse_ca_file,
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 BATCHES = Counter("oms_sink_batches_total", "Batches written to ClickHouse")
@@ -39,8 +40,8 @@ class DashboardData:
     time, and a result is served again for max_age seconds: pages polling every few
     seconds cost at most one set of queries per max_age, however many are open."""
 
-    def __init__(self, clickhouse_url: str, max_age: float = 2.0) -> None:
-        self.clickhouse_url = clickhouse_url
+    def __init__(self, connect: Callable[[], Client], max_age: float = 2.0) -> None:
+        self.connect = connect
         self.max_age = max_age
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sink-dashboard")
         self._client = None
@@ -49,13 +50,12 @@ class DashboardData:
 
     def _read(self) -> dict:
         """In the executor's one thread only."""
-        from connectors.clickhouse.client import open_client
         from connectors.clickhouse.dashboard_data import dashboard_data
 
         if self._data is not None and time.monotonic() - self._at < self.max_age:
             return self._data
         if self._client is None:
-            self._client = open_client(self.clickhouse_url)
+            self._client = self.connect()
         try:
             self._data = dashboard_data(self._client)
         except Exception:
@@ -84,9 +84,12 @@ class DashboardData:
 
 
 def serve_status(
-    host: str, port: int, ready: Callable[[], bool], dashboard_clickhouse_url: str | None = None
+    host: str,
+    port: int,
+    ready: Callable[[], bool],
+    dashboard_connect: Callable[[], Client] | None = None,
 ) -> threading.Thread:
-    """Serves /metrics and /health/*; with dashboard_clickhouse_url (the sink's ClickHouse)
+    """Serves /metrics and /health/*; with dashboard_connect (opens the sink's ClickHouse)
     also GET /dashboard/data."""
 
     async def metrics(_request: web.Request) -> web.Response:
@@ -103,8 +106,8 @@ def serve_status(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", readiness)
-    if dashboard_clickhouse_url:
-        app.router.add_get("/dashboard/data", DashboardData(dashboard_clickhouse_url).handle)
+    if dashboard_connect:
+        app.router.add_get("/dashboard/data", DashboardData(dashboard_connect).handle)
 
     def run() -> None:
         loop = asyncio.new_event_loop()

@@ -380,7 +380,7 @@ def test_an_empty_pipeline_has_empty_kpis(client, path):
 
 
 def test_the_sinks_endpoint_reads_on_a_handle_of_its_own_and_caches(client, path):
-    endpoint = DashboardData(f"chdb://{path}", max_age=60)  # a second handle on the engine
+    endpoint = DashboardData(lambda: open_client(f"chdb://{path}"), max_age=60)  # a 2nd handle
     try:
         first = asyncio.run(endpoint.handle(None))
         again = asyncio.run(endpoint.handle(None))
@@ -396,7 +396,7 @@ def test_the_sinks_endpoint_reads_on_a_handle_of_its_own_and_caches(client, path
 
 
 def test_the_sinks_endpoint_answers_503_when_clickhouse_fails():
-    endpoint = DashboardData("http://127.0.0.1:9/", max_age=60)  # nothing listens there
+    endpoint = DashboardData(lambda: open_client("http://127.0.0.1:9/"), max_age=60)  # no one
     try:
         response = asyncio.run(endpoint.handle(None))
     finally:
