@@ -163,3 +163,24 @@ def to_message(event: dict, prefix: str) -> Message:
         event_type=event_type,
         event_id=record["event_id"],
     )
+
+
+def order_lines(order: dict) -> list[dict]:
+    """line_items [{id, sku, quantity, price}] (Shopify's and WooCommerce's shape) as
+    canonical order lines."""
+    items = order.get("line_items")
+    if not isinstance(items, list) or not items:
+        raise Rejected("order.line_items must be a non-empty list")
+    lines = []
+    for n, raw in enumerate(items):
+        where = f"line_items[{n}]"
+        item = obj(raw, where)
+        lines.append(
+            {
+                "line_id": text(item, "id", where),
+                "sku": text(item, "sku", where),
+                "quantity": integer(item, "quantity", where),
+                "unit_price": money(item, "price", where),
+            }
+        )
+    return lines

@@ -3,7 +3,7 @@ OrderCancelled."""
 
 from __future__ import annotations
 
-from connectors.ingest.mapping import Rejected, integer, money, number, obj, text, timestamp
+from connectors.ingest.mapping import Rejected, number, obj, order_lines, text, timestamp
 
 SOURCE = "shopify"
 DELIVERY_HEADER = "X-Shopify-Webhook-Id"
@@ -31,21 +31,7 @@ def order_created(payload, event_id: str) -> list[dict]:
             "shipping_address has no latitude/longitude (Shopify geocodes addresses it can "
             "verify; this one it could not)"
         )
-    items = order.get("line_items")
-    if not isinstance(items, list) or not items:
-        raise Rejected("order.line_items must be a non-empty list")
-    lines = []
-    for n, raw in enumerate(items):
-        item = obj(raw, f"line_items[{n}]")
-        where = f"line_items[{n}]"
-        lines.append(
-            {
-                "line_id": text(item, "id", where),
-                "sku": text(item, "sku", where),
-                "quantity": integer(item, "quantity", where),
-                "unit_price": money(item, "price", where),
-            }
-        )
+    lines = order_lines(order)
     shipping_lines = order.get("shipping_lines")
     method = None
     if isinstance(shipping_lines, list) and shipping_lines and isinstance(shipping_lines[0], dict):

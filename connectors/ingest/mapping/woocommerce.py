@@ -7,7 +7,7 @@ write them); an order without them is rejected."""
 
 from __future__ import annotations
 
-from connectors.ingest.mapping import Rejected, integer, money, number, obj, text, timestamp
+from connectors.ingest.mapping import Rejected, number, obj, order_lines, text, timestamp
 
 SOURCE = "woocommerce"
 DELIVERY_HEADER = "X-WC-Webhook-Delivery-ID"
@@ -37,21 +37,7 @@ def order_created(payload, event_id: str) -> list[dict]:
     billing = obj(order.get("billing") or {}, "order.billing")
     shipping = obj(order.get("shipping"), "order.shipping")
     latitude, longitude = _coordinates(order, shipping)
-    items = order.get("line_items")
-    if not isinstance(items, list) or not items:
-        raise Rejected("order.line_items must be a non-empty list")
-    lines = []
-    for n, raw in enumerate(items):
-        item = obj(raw, f"line_items[{n}]")
-        where = f"line_items[{n}]"
-        lines.append(
-            {
-                "line_id": text(item, "id", where),
-                "sku": text(item, "sku", where),
-                "quantity": integer(item, "quantity", where),
-                "unit_price": money(item, "price", where),
-            }
-        )
+    lines = order_lines(order)
     shipping_lines = order.get("shipping_lines")
     method = None
     if isinstance(shipping_lines, list) and shipping_lines and isinstance(shipping_lines[0], dict):
