@@ -7,12 +7,23 @@ carries the type as its schema and the values as logical types.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from schemas.catalog import Catalog, default_catalog
 from schemas.serde import SchemaViolation
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ms(value: datetime) -> int:
+    """Epoch milliseconds, as timestamp-millis and as the tables' stored forms hold them."""
+    return (value - EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(value: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=value)
 
 
 def format_timestamp(value: datetime) -> str:

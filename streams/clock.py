@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import faust
 
+from schemas.canonical import EPOCH
 from schemas.serde import AvroSerde
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def tick_of(at: datetime, tick: timedelta) -> datetime:
     """The tick boundary at or before an event time."""
-    return _EPOCH + ((at - _EPOCH) // tick) * tick
+    return EPOCH + ((at - EPOCH) // tick) * tick
 
 
 class ClockBroadcaster:

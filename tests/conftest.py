@@ -37,15 +37,16 @@ def kafka_bootstrap(tmp_path_factory) -> str:
     broker.stop()
 
 
-@pytest.fixture
-def settings(kafka_bootstrap, tmp_path) -> Settings:
+def make_settings(bootstrap: str, tmp_path, tag: str = "t", **changes) -> Settings:
+    """A test's own topic prefix, consumer groups, state directory, chDB path and ports on a
+    shared broker, with quick commits and group timeouts."""
     n = next(_test_numbers)
-    return Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"t{n}-{os.getpid()}.",
+    fields = dict(
+        kafka_bootstrap_servers=bootstrap,
+        topic_prefix=f"{tag}{n}-{os.getpid()}.",
         topic_partitions=2,
-        app_id=f"oms-test-{n}-{os.getpid()}",
-        sink_group_id=f"oms-test-sink-{n}-{os.getpid()}",
+        app_id=f"oms-{tag}-{n}-{os.getpid()}",
+        sink_group_id=f"oms-{tag}-sink-{n}-{os.getpid()}",
         state_dir=tmp_path / "state",
         web_port=free_port(),
         sink_metrics_port=free_port(),
@@ -54,6 +55,12 @@ def settings(kafka_bootstrap, tmp_path) -> Settings:
         sink_flush_interval=0.2,
         log_level="info",
     )
+    return Settings(**{**fields, **changes})
+
+
+@pytest.fixture
+def settings(kafka_bootstrap, tmp_path) -> Settings:
+    return make_settings(kafka_bootstrap, tmp_path)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 from connectors.clickhouse.pii import CustomerKey, configured_keyer, scrub_payload
-from schemas.canonical import to_canonical
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _epoch_ms(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(milliseconds=1)
+from schemas.canonical import to_canonical, to_ms
 
 
 def event_rows(
@@ -81,7 +74,7 @@ def _location(_: str, r: dict) -> tuple[str, dict]:
         "postal_code": r["postal_code"],
         "ships_orders": r["ships_orders"],
         "updated_at": r["occurred_at"],
-        "version": _epoch_ms(r["occurred_at"]),
+        "version": to_ms(r["occurred_at"]),
     }
 
 

@@ -15,6 +15,7 @@ import faust
 
 from connectors.clickhouse.pii import customer_keyer
 from oms.settings import Settings
+from schemas.canonical import from_ms
 from schemas.serde import AvroSerde
 from streams import metrics
 from streams.clock import EventClock, partition_of_source
@@ -25,7 +26,7 @@ from streams.orders import decisions
 from streams.orders.allocation import Site
 from streams.orders.effects import Effects, Rules, Step
 from streams.orders.lifecycle import ImpossibleTransition
-from streams.orders.order import Order, from_ms
+from streams.orders.order import Order
 from streams.topics import (
     ALLOCATIONS,
     DELIVERY_EXCEPTIONS,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from schemas.canonical import from_ms, to_ms
 from streams.orders import lifecycle
 from streams.orders.allocation import Need, Site, plan
 from streams.orders.effects import Rules, Step, derived_id
@@ -30,8 +31,6 @@ from streams.orders.order import (
     SHIPPED,
     Line,
     Order,
-    from_ms,
-    to_ms,
 )
 
 HOLD, SHIP_BY, FOLLOW_UP = "hold", "ship_by", "follow_up"

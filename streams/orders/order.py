@@ -8,12 +8,11 @@ applied to it make a message read again after a crash change nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
+from schemas.canonical import from_ms, to_ms
 from streams.applied import AppliedOffsets
 from streams.orders.lifecycle import Status
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Units of an order line at one location, by state. The backorder is location "".
 RESERVED, SHIPPED, RELEASED, BACKORDERED, FILLED = (
@@ -24,14 +23,6 @@ RESERVED, SHIPPED, RELEASED, BACKORDERED, FILLED = (
     "filled",
 )
 BACKORDER = ""
-
-
-def to_ms(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(milliseconds=1)
-
-
-def from_ms(value: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=value)
 
 
 @dataclass

@@ -9,12 +9,12 @@ from datetime import datetime
 import faust
 
 from oms.settings import Settings
+from schemas.canonical import from_ms
 from schemas.serde import AvroSerde
 from streams import metrics
 from streams.clock import EventClock, partition_of_source
 from streams.ingest.agents import Redelivery, apply_once, deliver
 from streams.locks import KeyedLocks
-from streams.orders.order import from_ms
 from streams.topics import DELIVERY_EXCEPTIONS, SHIPMENT_STATUS
 from streams.tracking.parcel import Outcome, Parcel, add_scan, add_shipment, judge
 from streams.tracking.rules import Timing

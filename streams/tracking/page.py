@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from html import escape
 from urllib.parse import urlsplit
 
-from streams.orders.order import from_ms
+from schemas.canonical import from_ms
 from streams.tracking.parcel import Parcel
 from streams.tracking.rules import end_of_day
 

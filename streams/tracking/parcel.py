@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from schemas.canonical import from_ms, to_ms
 from streams.applied import AppliedOffsets
 from streams.orders.effects import derived_id
-from streams.orders.order import from_ms, to_ms
 from streams.tracking.rules import Finding, Scan, Timing, findings, next_due
 
 MAX_SCANS = 200  # a parcel's history is short; this bounds a misbehaving feed

@@ -10,7 +10,6 @@ Faust worker (aiokafka, streams/app.py _credentials) all connect with the same s
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 
@@ -18,11 +17,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from oms.kafka_admin import create_topics
-from oms.localkafka import BrokerTls, LocalKafka, free_port
+from oms.localkafka import BrokerTls, LocalKafka
 from oms.pipeline import LocalPipeline
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams.topics import ACCEPTED_EVENTS
+from tests.conftest import make_settings
 
 from .certs import make_broker_certs
 from .helpers import SAMPLES, publish, query
@@ -49,32 +49,21 @@ def secure_broker(tmp_path_factory):
     assert broker.process.poll() is not None
 
 
-_numbers = iter(range(1, 1_000_000))
-
-
 def secure_settings(secure_broker, tmp_path, **changes) -> Settings:
     broker, certs = secure_broker
-    n = next(_numbers)
-    fields = dict(
-        kafka_bootstrap_servers=broker.bootstrap_servers,
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username=USER,
-        kafka_sasl_password=PASSWORD,
-        kafka_ssl_cafile=certs.ca_file,
-        topic_prefix=f"sec{n}-{os.getpid()}.",
-        topic_partitions=2,
-        app_id=f"oms-sec-{n}-{os.getpid()}",
-        sink_group_id=f"oms-sec-sink-{n}-{os.getpid()}",
-        state_dir=tmp_path / "state",
-        web_port=free_port(),
-        sink_metrics_port=free_port(),
-        commit_interval=0.05,
-        session_timeout=6,
-        sink_flush_interval=0.2,
-        log_level="info",
+    return make_settings(
+        broker.bootstrap_servers,
+        tmp_path,
+        "sec",
+        **{
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": USER,
+            "kafka_sasl_password": PASSWORD,
+            "kafka_ssl_cafile": certs.ca_file,
+            **changes,
+        },
     )
-    return Settings(**{**fields, **changes})
 
 
 def consume(config: dict, topic: str, count: int, timeout: float = 60.0) -> list:
