@@ -70,6 +70,35 @@ def run(
 
 
 @app.command()
+def chaos(
+    events: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="canonical JSONL")],
+    workers: Annotated[int, typer.Option(min=2)] = 3,
+    partitions: Annotated[int, typer.Option(min=2, help="of every topic")] = 6,
+    kill_every: Annotated[str, typer.Option(help="seconds between SIGKILLs: MIN-MAX")] = "10-20",
+    broker_restart_after: Annotated[
+        float, typer.Option(help="seconds into the replay the broker is restarted")
+    ] = 30.0,
+    seed: Annotated[int, typer.Option(help="which workers die, and when")] = 1,
+    state_dir: StateDir = None,
+) -> None:
+    """Replay a file through several workers while killing them and restarting the broker;
+    compare ClickHouse with a one-worker reference run (kept in the state directory)."""
+    from oms.chaos import ChaosPlan, report, run_chaos
+
+    low, _, high = kill_every.partition("-")
+    plan = ChaosPlan(
+        workers, partitions, (float(low), float(high or low)), broker_restart_after, seed
+    )
+    settings = load_settings(state_dir=state_dir, commit_interval=0.05, session_timeout=6)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    result = run_chaos(settings, events, plan, console)
+    console.print(report(result))
+    if not result.reconciled:
+        console.print(result.reconcile_output)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
 def demo(
     duration: Annotated[
         float | None,

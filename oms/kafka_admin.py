@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -9,6 +10,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from oms.settings import Settings
 from streams.topics import ALL_TOPICS, TABLES, changelog_name
+
+log = logging.getLogger(__name__)
 
 
 def create_topics(settings: Settings) -> list[str]:
@@ -46,10 +49,12 @@ _MOVING = {  # leaders and coordinators settling (new topics, restarts): ask aga
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
 }
 
 
-def _retrying(call, timeout: float = 30.0):
+def retrying(call, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -66,17 +71,28 @@ class GroupProgress:
     """How far a consumer group has committed, compared with the ends of its topics."""
 
     def __init__(self, settings: Settings, group_id: str) -> None:
-        self._consumer = Consumer(
-            {**settings.kafka_client_config(), "group.id": group_id, "enable.auto.commit": False}
-        )
+        self._config = {
+            **settings.kafka_client_config(),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "log_level": 0,  # a probe: its failures surface as exceptions, not log lines
+        }
+        self._consumer = Consumer(self._config)
+        self._partitions: dict[tuple[str, ...], list[TopicPartition]] = {}
 
     def committed(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
-        result = _retrying(lambda: self._consumer.committed(partitions, timeout=10))
+        result = self._ask(lambda consumer: consumer.committed(partitions, timeout=10))
         return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in result}
 
     def partitions(self, topics: list[str]) -> list[TopicPartition]:
-        metadata = self._consumer.list_topics(timeout=10).topics
-        return [TopicPartition(t, p) for t in topics for p in metadata[t].partitions]
+        """Every partition of the topics (asked once: a run never changes partition counts)."""
+        key = tuple(topics)
+        if key not in self._partitions:
+            metadata = self._ask(lambda consumer: consumer.list_topics(timeout=10)).topics
+            self._partitions[key] = [
+                TopicPartition(t, p) for t in topics for p in metadata[t].partitions
+            ]
+        return self._partitions[key]
 
     def lag(self, topics: list[str]) -> int:
         return sum(self.partition_lag(self.partitions(topics)).values())
@@ -85,10 +101,21 @@ class GroupProgress:
         committed = self.committed(partitions)
         lag = {}
         for tp in partitions:
-            _, high = _retrying(lambda tp=tp: self._consumer.get_watermark_offsets(tp, timeout=10))
+            _, high = self._ask(lambda c, tp=tp: c.get_watermark_offsets(tp, timeout=10))
             key = (tp.topic, tp.partition)
             lag[key] = max(high - committed[key], 0)
         return lag
+
+    def _ask(self, call):
+        """A client that still fails after retries starts over with a new connection: one
+        that lived through a broker restart can stay stuck on its old coordinator."""
+        try:
+            return retrying(lambda: call(self._consumer), timeout=10)
+        except KafkaException as exc:
+            log.warning("group progress probe reconnects after: %s", exc)
+            self._consumer.close()
+            self._consumer = Consumer(self._config)
+            raise
 
     def close(self) -> None:
         self._consumer.close()

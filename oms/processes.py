@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -85,12 +86,16 @@ def sink(settings: Settings, name: str = "sink") -> Child:
     return Child(settings, ["sink"], name)
 
 
-def wait_for(condition, children: list[Child], timeout: float, what: str) -> None:
-    """Polls condition() until true, failing fast when a child died or time ran out."""
+def wait_for(
+    condition, children: list[Child] | Callable[[], list[Child]], timeout: float, what: str
+) -> None:
+    """Polls condition() until true, failing fast when a child died or time ran out.
+
+    children may be a function, for a set of processes that changes while waiting."""
     deadline = time.monotonic() + timeout
     while not condition():
-        for child in children:
+        for child in children() if callable(children) else children:
             child.check_alive()
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(0.01)

@@ -19,22 +19,29 @@ from schemas.serde import AvroSerde
 
 def run_file(settings: Settings, events: Path, console: Console) -> ReplaySummary:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    total = sum(1 for _ in read_lines(events))
     with kafka_for(settings), LocalPipeline(settings) as pipeline:
-        producer = Producer(settings.producer_config())
-        replayer = Replayer(
-            producer,
-            AvroSerde(),
-            settings.topic_prefix,
-            pipeline.wait_processed,
-            settings.clock_tick,
-        )
-        columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("events", total=total)
+        return replay_through(pipeline, events, console)
+
+
+def replay_through(pipeline: LocalPipeline, events: Path, console: Console) -> ReplaySummary:
+    """Replays the file in order (paced by what the workers have processed) and drains."""
+    settings = pipeline.settings
+    total = sum(1 for _ in read_lines(events))
+    producer = Producer(settings.producer_config())
+    replayer = Replayer(
+        producer, AvroSerde(), settings.topic_prefix, pipeline.wait_processed, settings.clock_tick
+    )
+    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("events", total=total)
+        try:
             summary = replayer.replay(events, on_line=lambda: progress.advance(task))
-        with console.status("waiting until every event is processed and in ClickHouse"):
-            pipeline.drain()
+        except BaseException:
+            # undelivered records would hold the process at exit for the delivery timeout
+            producer.purge()
+            raise
+    with console.status("waiting until every event is processed and in ClickHouse"):
+        pipeline.drain()
     return summary
 
 

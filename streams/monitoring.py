@@ -5,13 +5,16 @@ see it), for the partitions this worker owns."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import faust
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from oms.kafka_admin import GroupProgress
 from oms.settings import Settings
 from streams import metrics
+
+log = logging.getLogger(__name__)
 
 
 def is_ready(app: faust.App) -> bool:
@@ -43,7 +46,11 @@ def register_monitoring(app: faust.App, settings: Settings, interval: float = 5.
             if tp.topic.startswith(prefix)
         ]
         loop = asyncio.get_running_loop()
-        lags = await loop.run_in_executor(None, lag_of, owned) if owned else {}
+        try:
+            lags = await loop.run_in_executor(None, lag_of, owned) if owned else {}
+        except KafkaException as exc:  # broker away: a metric must not stop the worker
+            log.warning("consumer lag not measured this round: %s", exc)
+            return
         current = {(t.removeprefix(prefix), str(p)): lag for (t, p), lag in lags.items()}
         for labels, lag in current.items():
             metrics.CONSUMER_LAG.labels(*labels).set(lag)

@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from connectors.clickhouse import rollups, status
 from connectors.clickhouse import rows as row_mapping
+from oms.kafka_admin import retrying
 from schemas.serde import AvroSerde, DecodeError
 from streams.topics import (
     ACCEPTED_EVENTS,
@@ -141,10 +142,21 @@ class ClickHouseSink:
         if not batch.messages:
             return 0
         self._revoked.clear()
-        if self._write(batch):
-            self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        if self._write(batch) and self._commit(batch):
             self._observe_lag()
         return batch.messages
+
+    def _commit(self, batch: Batch) -> bool:
+        """A coordinator moving or loading (a broker restarting) is waited out. A commit that
+        still fails is left to the next batch's commit or the partition's next owner: the
+        rows are in ClickHouse, and reading them again writes nothing new."""
+        offsets = batch.commit_offsets()
+        try:
+            retrying(lambda: self.consumer.commit(offsets=offsets, asynchronous=False), 60)
+        except KafkaException as exc:
+            log.warning("offset commit failed; the batch may be read again: %s", exc)
+            return False
+        return True
 
     def _observe_lag(self) -> None:
         lag: dict[str, int] = defaultdict(int)

@@ -3,7 +3,6 @@ intake agents call for inventory events, stock commands and location updates."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 
@@ -13,6 +12,7 @@ from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams import metrics
 from streams.ingest.agents import Redelivery, apply_once, deliver
+from streams.inventory.directory import AvailabilityView, LocationDirectory
 from streams.inventory.ledger import (
     Change,
     LedgerError,
@@ -42,17 +42,14 @@ class InventoryService:
         self.serde = serde
         # sku -> SkuStock.as_dict(); partitioned like the inventory and stock-command topics
         self.stock = app.Table("stock", key_type=str, default=None)
-        # location_id -> what planning needs of it; every worker holds every location
-        self.locations = app.GlobalTable("locations", key_type=str, default=None)
-        # sku -> location_id -> available: the snapshot orders plan with, on every worker.
-        # A global table lags its own writes (its changelog reader re-applies older values
-        # until it catches up), so the SKUs this worker owns are read from `_owned`, written
-        # in step with the stock table.
-        self.available = app.GlobalTable("stock-available", key_type=str, default=None)
+        self.locations = LocationDirectory(settings, serde)  # every location, on every worker
+        # sku -> location_id -> available: what orders plan with, on every worker. The SKUs
+        # this worker owns are read from `_owned`, written in step with the stock table
+        # (exact, and ahead of what is published); the others from the movements topic.
+        self.available = AvailabilityView(settings, serde)
         self._owned: dict[str, dict[str, int]] = {}
         self.locks = KeyedLocks()  # per SKU
         self.redelivery = Redelivery(app)
-        self._sites: tuple[float, dict[str, dict]] | None = None
         app.on_partitions_revoked.connect(self._forget_owned)
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         prefix = settings.topic_prefix
@@ -72,36 +69,26 @@ class InventoryService:
         return SkuStock.from_dict(stored) if stored else SkuStock(sku)
 
     def sites(self) -> dict[str, dict]:
-        """Every location, read from the global table at most once a second: every stock
-        command and every order decision needs them, and they change rarely."""
-        now = time.monotonic()
-        if self._sites is None or now - self._sites[0] > 1.0:
-            self._sites = (now, dict(self.locations.items()))
-        return self._sites[1]
+        return self.locations.sites()
 
     def shipping_locations(self) -> set[str]:
         return {loc for loc, site in self.sites().items() if site["ships_orders"]}
 
-    async def on_location(self, _event_type: str, record: dict, *_origin) -> None:
-        self.locations[record["location_id"]] = {
-            name: record[name]
-            for name in ("ships_orders", "latitude", "longitude", "country", "postal_code")
-        }
-        self._sites = None
+    async def on_location(self, *_upserted) -> None:
+        """Validated by the intake; the directory reads it from the topic."""
+        self.locations.sites(refresh=True)
 
     async def on_inventory_event(
         self, event_type: str, record: dict, source: str, offset: int
     ) -> str | None:
-        sites = self.sites()
-        unknown = [loc for loc in _locations_of(event_type, record) if loc not in sites]
-        if unknown:  # maybe upserted within the last second
-            self._sites = None
-            sites = self.sites()
-            unknown = [loc for loc in unknown if loc not in sites]
-        if unknown:
-            return f"unknown location {', '.join(unknown)}"
         async with self.locks.hold(record["sku"]):
             stock = self.load(record["sku"])
+            # a message read again was checked when it was applied; the locations replica
+            # on this worker may lag the one that checked it, so it is not asked again
+            if not stock.already_applied(source, offset):
+                unknown = self.locations.unknown(list(_locations_of(event_type, record)))
+                if unknown:
+                    return f"unknown location {', '.join(unknown)}"
 
             async def change() -> None:
                 moved = apply_inventory_event(stock, event_type, record)
@@ -150,15 +137,16 @@ class InventoryService:
     def _store(self, stock: SkuStock) -> None:
         self.stock[stock.sku] = stock.as_dict()
         available = {loc: p.available for loc, p in stock.positions.items()}
-        if self._owned.get(stock.sku) != available:
-            self._owned[stock.sku] = available
-            self.available[stock.sku] = available
+        self._owned[stock.sku] = available
 
     def availability(self, sku: str) -> dict[str, int]:
-        """Units available per location: exact for the SKUs this worker owns, a snapshot
-        (possibly behind) for the others."""
+        """Units available per location: exact for the SKUs this worker owns; for the
+        others, as far as the movements read by the last refresh_availability()."""
         owned = self._owned.get(sku)
-        return owned if owned is not None else self.available.get(sku) or {}
+        return owned if owned is not None else self.available.of(sku)
+
+    def refresh_availability(self) -> None:
+        self.available.refresh()
 
     async def _forget_owned(self, *_args, **_kwargs) -> None:
         self._owned.clear()

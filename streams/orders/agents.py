@@ -94,6 +94,8 @@ class OrderService:
         return Order.from_dict(stored) if stored else None
 
     def network(self) -> decisions.Network:
+        """What a plan needs: every location, and the stock available up to now (read
+        when the first SKU is asked for: most decisions plan nothing)."""
         locations = self.inventory.sites()
         sites = [
             Site(loc, site["latitude"], site["longitude"], site["ships_orders"])
@@ -101,9 +103,21 @@ class OrderService:
         ]
         return decisions.Network(
             sites=sites,
-            available=self.inventory.availability,
+            available=self._available_now(),
             origins=locations,
         )
+
+    def _available_now(self) -> Callable[[str], dict[str, int]]:
+        refreshed = False
+
+        def available(sku: str) -> dict[str, int]:
+            nonlocal refreshed
+            if not refreshed:
+                self.inventory.refresh_availability()
+                refreshed = True
+            return self.inventory.availability(sku)
+
+        return available
 
     # --- handlers ------------------------------------------------------------------------
     async def on_order_event(

@@ -159,12 +159,14 @@ class Step:
         )
 
     def finish(self) -> Effects:
-        """The records of this step; allocation rows carry the order's final version."""
+        """The records of this step; each allocation row carries its own next version."""
         order = self.order
         if self._touched:
             order.version += 1
         for line_id, location_id in self._touched:
             quantity, state = _allocation_state(order, line_id, location_id)
+            row = f"{line_id}/{location_id}"
+            order.row_versions[row] = order.row_versions.get(row, 0) + 1
             self.effects.allocations.append(
                 {
                     "order_id": order.order_id,
@@ -174,7 +176,7 @@ class Step:
                     "quantity": quantity,
                     "state": state,
                     "occurred_at": self.at,
-                    "version": order.version,
+                    "version": order.row_versions[row],
                 }
             )
         return self.effects

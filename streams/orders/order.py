@@ -58,7 +58,10 @@ class Order(AppliedOffsets):
     exceptions: dict[str, datetime] = field(default_factory=dict)  # open kind -> opened_at
     shipments: dict[str, dict] = field(default_factory=dict)  # shipment_id -> details
     cancel_reason: str = ""
-    version: int = 0
+    version: int = 0  # of the order's rows: one more per step that changed it
+    # "line_id/location_id" -> version of that allocation row: one more per change to it,
+    # so it does not depend on the order in which other lines' replies came back
+    row_versions: dict[str, int] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> offset
     outbox: dict[str, list[list[str]]] = field(default_factory=dict)  # streams/applied.py
 
@@ -119,6 +122,7 @@ class Order(AppliedOffsets):
             "shipments": self.shipments,
             "cancel_reason": self.cancel_reason,
             "version": self.version,
+            "row_versions": self.row_versions,
             "applied": self.applied,
             "outbox": self.outbox,
         }
@@ -154,6 +158,7 @@ class Order(AppliedOffsets):
             shipments={k: dict(v) for k, v in data["shipments"].items()},
             cancel_reason=data["cancel_reason"],
             version=data["version"],
+            row_versions=dict(data.get("row_versions", {})),
             applied=dict(data["applied"]),
             outbox={key: [list(r) for r in recs] for key, recs in data["outbox"].items()},
         )

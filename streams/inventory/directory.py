@@ -1,0 +1,139 @@
+"""What every worker must know of all keys, read straight from topics: every location, and
+the stock available at every location of every SKU.
+
+Faust's GlobalTable held both first, but with more than two workers a worker's replica
+holds only the partitions it owns or stands by for (faust-streaming issue #283): the chaos
+check dead-lettered receipts at locations the one-worker reference knew, and backordered
+orders against stock it could not see. The topics are the truth, so each worker reads them
+to their end: the locations at most once a second and whenever an event names one it does
+not know; the availability before every allocation plan.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from oms.kafka_admin import retrying
+from oms.settings import Settings
+from schemas.serde import AvroSerde
+from streams.ingest.validation import problems
+from streams.topics import INVENTORY_MOVEMENTS, LOCATIONS
+
+PLANNING_FIELDS = ("ships_orders", "latitude", "longitude", "country", "postal_code")
+
+
+class TopicView:
+    """A topic read from its start by a consumer of no group, handing each record on."""
+
+    def __init__(self, settings: Settings, topic: str, absorb: Callable[[Message], None]):
+        self.settings = settings
+        self.topic = topic
+        self.absorb = absorb
+        self._consumer: Consumer | None = None
+        self._next: dict[int, int] = {}  # partition -> next offset to read
+        self.read_at = float("-inf")
+
+    def read_to_end(self) -> None:
+        """Reads what is new. The partitions are assigned only while reading: a consumer
+        with a fetch in flight answers offset queries only after the fetch's long poll."""
+        consumer = self._consumer or self._open()
+        ends = {
+            p: retrying(lambda p=p: consumer.get_watermark_offsets(self._partition(p), timeout=10))[
+                1
+            ]
+            for p in self._next
+        }
+        behind = {p for p, end in ends.items() if self._next[p] < end}
+        if behind:
+            consumer.assign([self._partition(p, self._next[p]) for p in behind])
+            while any(self._next[p] < ends[p] for p in behind):
+                message = consumer.poll(1.0)  # returns as soon as one is there
+                if message is None or message.error():
+                    continue
+                self._next[message.partition()] = message.offset() + 1
+                self.absorb(message)
+            consumer.unassign()
+        self.read_at = time.monotonic()
+
+    def _partition(self, partition: int, offset: int = OFFSET_BEGINNING) -> TopicPartition:
+        return TopicPartition(self.topic, partition, offset)
+
+    def _open(self) -> Consumer:
+        consumer = Consumer(
+            {
+                **self.settings.kafka_client_config(),
+                "group.id": f"{self.settings.app_id}-view-{uuid.uuid4()}",  # never joins
+                "enable.auto.commit": False,
+            }
+        )
+        partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+        self._next = dict.fromkeys(partitions, 0)
+        self._consumer = consumer
+        return consumer
+
+
+class LocationDirectory:
+    def __init__(self, settings: Settings, serde: AvroSerde, max_age: float = 1.0) -> None:
+        self.serde = serde
+        self.max_age = max_age
+        self.view = TopicView(settings, LOCATIONS.name(settings.topic_prefix), self._absorb)
+        self._sites: dict[str, dict] = {}
+
+    def sites(self, refresh: bool = False) -> dict[str, dict]:
+        """location_id -> what planning needs of it."""
+        if refresh or time.monotonic() - self.view.read_at > self.max_age:
+            self.view.read_to_end()
+        return self._sites
+
+    def unknown(self, locations: list[str]) -> list[str]:
+        """Those of the locations the topic has never had."""
+        missing = [loc for loc in locations if loc not in self.sites()]
+        if missing:
+            missing = [loc for loc in missing if loc not in self.sites(refresh=True)]
+        return missing
+
+    def _absorb(self, message: Message) -> None:
+        decoded = _decoded(self.serde, message)
+        if decoded is None or problems(*decoded, message.key(), LOCATIONS):
+            return
+        record = decoded[1]
+        self._sites[record["location_id"]] = {name: record[name] for name in PLANNING_FIELDS}
+
+
+class AvailabilityView:
+    """sku -> location -> units available, from the movements each SKU's owner publishes
+    with the position they leave (a re-sent older one never overwrites a newer one)."""
+
+    def __init__(self, settings: Settings, serde: AvroSerde) -> None:
+        self.serde = serde
+        topic = INVENTORY_MOVEMENTS.name(settings.topic_prefix)
+        self.view = TopicView(settings, topic, self._absorb)
+        self._available: dict[str, dict[str, tuple[int, int]]] = {}  # -> (version, units)
+
+    def refresh(self) -> None:
+        self.view.read_to_end()
+
+    def of(self, sku: str) -> dict[str, int]:
+        return {loc: units for loc, (_, units) in self._available.get(sku, {}).items()}
+
+    def _absorb(self, message: Message) -> None:
+        decoded = _decoded(self.serde, message)
+        if decoded is None:
+            return
+        movement = decoded[1]
+        positions = self._available.setdefault(movement["sku"], {})
+        version, _ = positions.get(movement["location_id"], (-1, 0))
+        if movement["version"] >= version:
+            units = movement["on_hand"] - movement["reserved"]
+            positions[movement["location_id"]] = (movement["version"], units)
+
+
+def _decoded(serde: AvroSerde, message: Message) -> tuple[str, dict] | None:
+    try:
+        return serde.decode(message.value())
+    except (ValueError, KeyError):  # undecodable: dead-lettered by the intake
+        return None

@@ -1,0 +1,43 @@
+"""The chaos check, short: a simulated history through three workers on six partitions while
+workers are SIGKILLed and replaced and the broker restarts; ClickHouse equals a one-worker
+reference exactly and the ledger reconciles. `oms chaos` runs the full-size version."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from oms import processes
+from oms.chaos import ChaosPlan, report, run_chaos
+from tests.conftest import make_settings
+
+
+@pytest.mark.timeout(1500)
+def test_kills_and_a_broker_restart_change_nothing(kafka_bootstrap, tmp_path):
+    # run_chaos starts brokers of its own (it restarts one); the session's gives it ports
+    settings = make_settings(kafka_bootstrap, tmp_path, "chaos")
+    history = tmp_path / "history.jsonl"
+    # ~1,100 events: 85 orders over 20 SKUs (splits, cancellations), returns, a stalled parcel
+    simulate = ["simulate", "--seed", "5", "--skus", "20", "--orders-per-minute", "8"]
+    simulate += ["--duration", "10m", "--out", str(history)]
+    subprocess.run(
+        [sys.executable, "-m", "oms.cli", *simulate],
+        env=processes.settings_env(settings),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    console = Console(width=160)
+
+    result = run_chaos(
+        settings, history, ChaosPlan(kill_every=(8, 14), broker_restart_after=20), console
+    )
+
+    console.print(report(result))
+    assert len(result.log.kills) >= 2
+    assert len(result.log.broker_downtime) == 1
+    assert result.differences == []
+    assert result.reconciled, result.reconcile_output
