@@ -20,9 +20,11 @@ def test_kills_and_a_broker_restart_change_nothing(kafka_bootstrap, tmp_path):
     # run_chaos starts brokers of its own (it restarts one); the session's gives it ports
     settings = make_settings(kafka_bootstrap, tmp_path, "chaos")
     history = tmp_path / "history.jsonl"
-    # ~1,100 events: 85 orders over 20 SKUs (splits, cancellations), returns, a stalled parcel
-    simulate = ["simulate", "--seed", "5", "--skus", "20", "--orders-per-minute", "8"]
-    simulate += ["--duration", "10m", "--out", str(history)]
+    # 1,910 events: stock for 300 SKUs at 15 locations, 36 orders (a split, cancellations),
+    # 39 parcels with late scans; no two orders race for the last units in one tick (who
+    # wins such a race is not fixed, see docs/scaling.md)
+    simulate = ["simulate", "--seed", "5", "--orders-per-minute", "3", "--duration", "10m"]
+    simulate += ["--out", str(history)]
     subprocess.run(
         [sys.executable, "-m", "oms.cli", *simulate],
         env=processes.settings_env(settings),
@@ -32,9 +34,7 @@ def test_kills_and_a_broker_restart_change_nothing(kafka_bootstrap, tmp_path):
     )
     console = Console(width=160)
 
-    result = run_chaos(
-        settings, history, ChaosPlan(kill_every=(8, 14), broker_restart_after=20), console
-    )
+    result = run_chaos(settings, history, ChaosPlan(broker_restart_after=20), console)
 
     console.print(report(result))
     assert len(result.log.kills) >= 2
