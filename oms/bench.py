@@ -193,10 +193,20 @@ def inventory_throughput(settings: Settings, count: int) -> Measurement:
 
 
 def wait_caught_up(
-    progress: GroupProgress, pipeline: LocalPipeline, topics: list[str], what: str
+    progress: GroupProgress,
+    pipeline: LocalPipeline,
+    topics: list[str],
+    what: str,
+    every: float = 0.0,
 ) -> None:
-    """Returns once the worker has committed everything on the topics."""
-    processes.wait_for(lambda: progress.lag(topics) == 0, pipeline.children, 1800, what)
+    """Returns once the worker has committed everything on the topics, asking every `every`
+    seconds (each ask costs the broker a request per partition)."""
+
+    def caught_up() -> bool:
+        time.sleep(every)
+        return progress.lag(topics) == 0
+
+    processes.wait_for(caught_up, pipeline.children, 1800, what)
 
 
 def location_record(
@@ -250,16 +260,8 @@ def stock_table_recovery(settings: Settings, keys: int) -> Measurement:
         _produce(producer, changelog, value, json.dumps(sku).encode())
     producer.flush()
     worker = processes.worker(settings.model_copy(update={"log_level": "info"}), "recovery")
-    started = time.perf_counter()
-    worker.start()
     try:
-        processes.wait_for(
-            lambda: "Worker ready" in worker.log_path.read_text(errors="replace"),
-            [worker],
-            1800,
-            "recovery",
-        )
-        elapsed = time.perf_counter() - started
+        elapsed = time_to_ready(worker)
         rss = peak_rss_mib(worker.process.pid)
     finally:
         worker.stop()
@@ -269,3 +271,17 @@ def stock_table_recovery(settings: Settings, keys: int) -> Measurement:
         elapsed,
         rss,
     )
+
+
+def time_to_ready(worker: processes.Child) -> float:
+    """Starts the worker (its settings at log level info) and returns the seconds until its
+    log says 'Worker ready': its tables recovered from their changelogs."""
+    started = time.perf_counter()
+    worker.start()
+    processes.wait_for(
+        lambda: "Worker ready" in worker.log_path.read_text(errors="replace"),
+        [worker],
+        1800,
+        "recovery",
+    )
+    return time.perf_counter() - started

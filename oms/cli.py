@@ -638,6 +638,34 @@ def bench_sink(
     )
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    events: Annotated[int, typer.Option(min=1, help="the first N events of a simulation")] = 60_000,
+    seed: Annotated[int, typer.Option(help="seed of the simulation")] = 1,
+    latency_seconds: Annotated[
+        float, typer.Option(min=1.0, help="length of the steady-load (delay) run")
+    ] = 25.0,
+    state_dir: StateDir = None,
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Input events/s end to end over the simulator's mix (1 and 2 workers) against raw
+    consume+decode and a naive Faust app; event time -> ClickHouse delay at half the max
+    rate, worker RSS, changelog recovery time."""
+    from oms.bench_pipeline import report, run_bench, verdicts
+    from oms.localkafka import kafka_for
+
+    settings = _bench_settings(state_dir, bootstrap_servers)
+    with kafka_for(settings), console.status("oms bench pipeline") as status:
+        bench = run_bench(settings, events, seed, latency_seconds, status.update)
+    title = (
+        f"oms bench pipeline: {bench.raw.events:,} simulated events, seed {seed}, "
+        f"{settings.topic_partitions} partitions"
+    )
+    console.print(report(bench, title))
+    for line in verdicts(bench):
+        console.print(line)
+
+
 @inventory_app.command("reconcile")
 def inventory_reconcile(
     clickhouse: ClickHouseUrl = None,

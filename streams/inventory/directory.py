@@ -68,6 +68,9 @@ class TopicView:
                 **self.settings.kafka_client_config(),
                 "group.id": f"{self.settings.app_id}-view-{uuid.uuid4()}",  # never joins
                 "enable.auto.commit": False,
+                # a fetch still in flight after unassign() delays the next offset query by
+                # up to its long poll (500 ms by default), on the worker's event loop
+                "fetch.wait.max.ms": 5,
             }
         )
         partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
