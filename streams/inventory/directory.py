@@ -11,17 +11,20 @@ not know; the availability before every allocation plan.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from oms.kafka_admin import retrying
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams.ingest.validation import problems
 from streams.topics import INVENTORY_MOVEMENTS, LOCATIONS
+
+log = logging.getLogger(__name__)
 
 PLANNING_FIELDS = ("ships_orders", "latitude", "longitude", "country", "postal_code")
 
@@ -38,8 +41,16 @@ class TopicView:
         self.read_at = float("-inf")
 
     def read_to_end(self) -> None:
-        """Reads what is new. The partitions are assigned only while reading: a consumer
-        with a fetch in flight answers offset queries only after the fetch's long poll."""
+        """Reads what is new. A broker that does not answer leaves the view as it was: an
+        exception here would fail the agent's event, and Faust acks a failed event."""
+        try:
+            self._read_new()
+        except KafkaException as exc:
+            log.warning("%s not read to its end this time: %s", self.topic, exc)
+
+    def _read_new(self) -> None:
+        """The partitions are assigned only while reading: a consumer with a fetch in
+        flight answers offset queries only after the fetch's long poll."""
         consumer = self._consumer or self._open()
         ends = {
             p: retrying(lambda p=p: consumer.get_watermark_offsets(self._partition(p), timeout=10))[
@@ -50,13 +61,18 @@ class TopicView:
         behind = {p for p, end in ends.items() if self._next[p] < end}
         if behind:
             consumer.assign([self._partition(p, self._next[p]) for p in behind])
-            while any(self._next[p] < ends[p] for p in behind):
-                message = consumer.poll(1.0)  # returns as soon as one is there
-                if message is None or message.error():
-                    continue
-                self._next[message.partition()] = message.offset() + 1
-                self.absorb(message)
-            consumer.unassign()
+            try:
+                deadline = time.monotonic() + 10
+                while any(self._next[p] < ends[p] for p in behind):
+                    if time.monotonic() > deadline:
+                        raise KafkaException(f"{self.topic}: not at its end after 10 s")
+                    message = consumer.poll(1.0)  # returns as soon as one is there
+                    if message is None or message.error():
+                        continue
+                    self._next[message.partition()] = message.offset() + 1
+                    self.absorb(message)
+            finally:
+                consumer.unassign()
         self.read_at = time.monotonic()
 
     def _partition(self, partition: int, offset: int = OFFSET_BEGINNING) -> TopicPartition:
