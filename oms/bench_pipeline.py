@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from urllib.request import urlopen
 
 from confluent_kafka import Producer
 from rich.table import Table
@@ -123,23 +122,12 @@ def end_offsets(settings: Settings, topics: list[str]) -> int:
         progress.close()
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urlopen(url, timeout=2):
-            return True
-    except OSError:  # not up yet, or 503: recovering or rebalancing
-        return False
-
-
 def wait_ready(pipeline: LocalPipeline) -> None:
     """Until every worker has its tables recovered and no rebalance under way."""
-    urls = [
-        f"http://{w.settings.web_host}:{w.settings.web_port}/health/ready" for w in pipeline.workers
-    ]
 
     def ready() -> bool:
         time.sleep(0.5)  # not a busy loop: the workers share the CPU
-        return all(_answers(url) for url in urls)
+        return all(processes.worker_ready(w, timeout=2) for w in pipeline.workers)
 
     processes.wait_for(ready, pipeline.children, 600, "the workers")
 

@@ -23,8 +23,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 from rich.console import Console
 from rich.table import Table
@@ -130,7 +128,7 @@ class ChaosDriver(threading.Thread):
         for kill, replacement in list(self._recovering):
             if not replacement.alive():  # killed itself before it was ready
                 self._recovering.remove((kill, replacement))
-            elif _ready(replacement):
+            elif processes.worker_ready(replacement):
                 kill.recovered_after = round(self._elapsed() - kill.at, 1)
                 self._recovering.remove((kill, replacement))
                 self.console.log(f"{kill.worker}'s replacement ready {kill.recovered_after}s on")
@@ -140,7 +138,7 @@ class ChaosDriver(threading.Thread):
         tables or waiting for its assignment) until all are ready again. Asking the group
         coordinator instead needs an admin client, and one destroyed with a request in
         flight blocks its thread."""
-        ready = all(_ready(worker) for worker in list(self.pipeline.workers))
+        ready = all(processes.worker_ready(worker) for worker in list(self.pipeline.workers))
         now = time.monotonic()
         if self._all_ready and not ready:
             self._paused_since = now
@@ -148,15 +146,6 @@ class ChaosDriver(threading.Thread):
             self.log.rebalances.append(round(now - self._paused_since, 1))
             self._paused_since = None
         self._all_ready = ready
-
-
-def _ready(worker: processes.Child) -> bool:
-    url = f"http://127.0.0.1:{worker.settings.web_port}/health/ready"
-    try:
-        with urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except (URLError, OSError):
-        return False
 
 
 @dataclass

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.request import urlopen
 
 from pydantic import SecretStr
 
@@ -76,6 +77,17 @@ class Child:
     def kill(self) -> int:
         self.process.send_signal(signal.SIGKILL)
         return self.process.wait()
+
+
+def worker_ready(worker: Child, timeout: float = 1.0) -> bool:
+    """The worker answers /health/ready with 200: tables recovered, no rebalance under way
+    (503 then, or no answer while it starts)."""
+    url = f"http://{worker.settings.web_host}:{worker.settings.web_port}/health/ready"
+    try:
+        with urlopen(url, timeout=timeout):
+            return True
+    except OSError:  # URLError and HTTPError (503) are OSErrors
+        return False
 
 
 def worker(settings: Settings, name: str = "worker") -> Child:

@@ -69,6 +69,17 @@ def text(container: dict, field: str, what: str, required: bool = True) -> str |
     raise Rejected(f"{what}.{field} must be a string")
 
 
+def scan_location(where: dict, what: str, country_field: str) -> dict | None:
+    """A carrier's scan place (city, state, country, zip) -> canonical, None when empty."""
+    location = {
+        "city": text(where, "city", what, required=False),
+        "region": text(where, "state", what, required=False),
+        "country": text(where, country_field, what, required=False),
+        "postal_code": text(where, "zip", what, required=False),
+    }
+    return location if any(location.values()) else None
+
+
 def number(container: dict, field: str, what: str) -> float:
     value = container.get(field)
     if isinstance(value, str):

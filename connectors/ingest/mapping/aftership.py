@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.ingest.mapping import Rejected, obj, optional_date, text, timestamp
+from connectors.ingest.mapping import (
+    Rejected,
+    obj,
+    optional_date,
+    scan_location,
+    text,
+    timestamp,
+)
 
 SOURCE = "aftership"
 DELIVERY_HEADER = None  # none documented: the body's hash identifies a delivery
@@ -63,16 +70,9 @@ def tracking_update(payload, event_id: str) -> list[dict]:
     checkpoint = None
     if isinstance(checkpoints, list) and checkpoints and isinstance(checkpoints[-1], dict):
         checkpoint = checkpoints[-1]
-    location = None
-    if checkpoint is not None:
-        location = {
-            "city": text(checkpoint, "city", "checkpoint", required=False),
-            "region": text(checkpoint, "state", "checkpoint", required=False),
-            "country": text(checkpoint, "country_iso3", "checkpoint", required=False),
-            "postal_code": text(checkpoint, "zip", "checkpoint", required=False),
-        }
-        if not any(location.values()):
-            location = None
+    location = (
+        None if checkpoint is None else scan_location(checkpoint, "checkpoint", "country_iso3")
+    )
     description = (
         checkpoint is not None and text(checkpoint, "message", "checkpoint", required=False)
     ) or text(tracking, "subtag_message", "msg", required=False)

@@ -3,7 +3,14 @@ tracker's latest tracking detail."""
 
 from __future__ import annotations
 
-from connectors.ingest.mapping import Rejected, obj, optional_date, text, timestamp
+from connectors.ingest.mapping import (
+    Rejected,
+    obj,
+    optional_date,
+    scan_location,
+    text,
+    timestamp,
+)
 
 SOURCE = "easypost"
 DELIVERY_HEADER = None  # EasyPost sends none: the body's hash identifies a delivery
@@ -46,16 +53,9 @@ def tracker_event(payload, event_id: str) -> list[dict]:
         tracker, "status_detail", "tracker", required=False
     )
     where = detail.get("tracking_location")
-    location = None
-    if isinstance(where, dict):
-        location = {
-            "city": text(where, "city", "tracking_location", required=False),
-            "region": text(where, "state", "tracking_location", required=False),
-            "country": text(where, "country", "tracking_location", required=False),
-            "postal_code": text(where, "zip", "tracking_location", required=False),
-        }
-        if not any(location.values()):
-            location = None
+    location = (
+        scan_location(where, "tracking_location", "country") if isinstance(where, dict) else None
+    )
     return [
         {
             "event_id": event_id,
