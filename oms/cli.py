@@ -62,7 +62,7 @@ def run(
         clickhouse_url=clickhouse,
         state_dir=state_dir,
         kafka_bootstrap_servers=bootstrap_servers,
-        commit_interval=0.05,
+        commit_interval=0.01,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop children, broker
     summary = run_file(settings, events, console)
@@ -89,7 +89,7 @@ def chaos(
     plan = ChaosPlan(
         workers, partitions, (float(low), float(high or low)), broker_restart_after, seed
     )
-    settings = load_settings(state_dir=state_dir, commit_interval=0.05, session_timeout=6)
+    settings = load_settings(state_dir=state_dir, commit_interval=0.01, session_timeout=6)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run_chaos(settings, events, plan, console)
     console.print(report(result))

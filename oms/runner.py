@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.clickhouse.client import open_settings_client
+from connectors.sources.pacing import Pacer
 from connectors.sources.replay import Replayer, ReplaySummary, read_lines
 from oms.localkafka import kafka_for
 from oms.pipeline import LocalPipeline
@@ -29,7 +30,7 @@ def replay_through(pipeline: LocalPipeline, events: Path, console: Console) -> R
     total = sum(1 for _ in read_lines(events))
     producer = Producer(settings.producer_config())
     replayer = Replayer(
-        producer, AvroSerde(), settings.topic_prefix, pipeline.wait_processed, settings.clock_tick
+        producer, AvroSerde(), settings.topic_prefix, pipeline.wait_processed, pacer_for(settings)
     )
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -43,6 +44,10 @@ def replay_through(pipeline: LocalPipeline, events: Path, console: Console) -> R
     with console.status("waiting until every event is processed and in ClickHouse"):
         pipeline.drain()
     return summary
+
+
+def pacer_for(settings: Settings) -> Pacer:
+    return Pacer(settings.clock_tick, settings.fraud_hold)
 
 
 def summary_table(settings: Settings, summary: ReplaySummary) -> Table:

@@ -1,11 +1,13 @@
 """Publishes a file of canonical JSON events (one per line) to their topics, in file order.
 
-File order is arrival order. Kafka keeps order within a partition; across partitions the
-replayer waits, before it publishes to a partition other than the previous one, until the
-worker has committed everything published so far, so each event is processed after the
-ones before it, as it would be live. Each record's Kafka timestamp is its occurred_at, so a
-replay stamps the same times every run. Lines that cannot become an event (not JSON, unknown
-type, schema violation) go straight to the dead-letter topic, keyed by file and line.
+File order is arrival order. Kafka keeps order within a partition; across partitions a paced
+replay waits where connectors.sources.pacing says (before an event that interacts with one
+in flight on another partition, and at every tick of the event-time clock) until the worker
+has processed everything published so far, so each event is decided after the ones before
+it that it could interact with, as it would be live, and every run decides alike. Each
+record's Kafka timestamp is its occurred_at, so a replay stamps the same times every run.
+Lines that cannot become an event (not JSON, unknown type, schema violation) go straight to
+the dead-letter topic, keyed by file and line.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Producer
 
+from connectors.sources.pacing import Pacer
 from schemas.canonical import to_record
 from schemas.catalog import UnknownEventType
 from schemas.serde import AvroSerde, SchemaViolation
-from streams.clock import tick_of
 from streams.ingest.intake import Rejected, dead_letter_record
-from streams.topics import DEAD_LETTERS, INPUT_TOPIC_BY_EVENT_TYPE
+from streams.topics import CLOCK, DEAD_LETTERS, INPUT_TOPIC_BY_EVENT_TYPE
 
 _PARTITIONER = DefaultPartitioner()
 
@@ -56,21 +58,19 @@ class Replayer:
         producer: Producer,
         serde: AvroSerde,
         topic_prefix: str,
-        wait_processed: Callable[[dict[tuple[str, int], int]], None] | None,
-        tick: timedelta | None = None,
+        wait_processed: Callable[[dict[tuple[str, int], int]], None] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
-        """wait_processed(last offsets by (topic, partition)) returns once they are processed;
-        None publishes as fast as the broker takes it (bulk loads, benchmarks). With it, the
-        replay waits at every change of partition and, given the clock's tick, at every
-        tick boundary of event time, so each tick's timers fire before later input arrives
-        (partitions would otherwise race ahead of each other's clocks)."""
-        self.tick = tick
-        self._last_tick: datetime | None = None
+        """wait_processed(last offsets by (topic, partition)) returns once they are processed,
+        and the pacer says when the replay must call it (connectors.sources.pacing); without
+        them the replay publishes as fast as the broker takes it (bulk loads, benchmarks)."""
+        if (wait_processed is None) != (pacer is None):
+            raise ValueError("a paced replay needs both wait_processed and a pacer")
         self.producer = producer
         self.serde = serde
         self.prefix = topic_prefix
         self.wait_processed = wait_processed
-        self._last_partition: tuple[str, int] | None = None
+        self.pacer = pacer
         self._unconfirmed: dict[tuple[str, int], int] = {}
         self._failures: list[str] = []
         self._partitions: dict[str, list[int]] = {}
@@ -110,12 +110,8 @@ class Replayer:
         topic = topic_spec.name(self.prefix)
         key = str(record[topic_spec.key]).encode()
         partition = self._partition_of(topic, key)
-        tick = self.tick and tick_of(record["occurred_at"], self.tick)
-        moved = self._last_partition not in (None, (topic, partition))
-        if self.wait_processed and (moved or self._last_tick not in (None, tick)):
-            self._settle()
-        self._last_partition = (topic, partition)
-        self._last_tick = tick
+        if self.pacer:
+            self._pace(event_type, record, (topic, partition))
         self.producer.produce(
             topic,
             value,
@@ -130,15 +126,38 @@ class Replayer:
         self._check()
         summary.published[event_type] += 1
 
+    def _pace(self, event_type: str, record: dict, position: tuple[str, int]) -> None:
+        """Publishes the clock's tick when the event starts one, and waits where the pacer
+        says, so the event is processed after everything it could interact with."""
+        clock = CLOCK.name(self.prefix)
+        groups = self.pacer.ticks(record["occurred_at"], self._partitions_of(clock))
+        if groups:
+            self._settle()
+            value = self.serde.encode("ClockTick", {"occurred_at": self.pacer.reached})
+            for group in groups:
+                for partition in group:
+                    key = str(partition).encode()
+                    self.producer.produce(
+                        clock, value, key, partition=partition, on_delivery=self._delivered
+                    )
+                self._settle()
+        keys = self.pacer.touches(event_type, record, position[1])
+        if self.pacer.must_wait(keys, position):
+            self._settle()
+        self.pacer.publish(keys, position)
+
     def _partition_of(self, topic: str, key: bytes) -> int:
         """Kafka's default key partitioning (murmur2), known before publishing, to pace by it."""
+        partitions = self._partitions_of(topic)
+        return _PARTITIONER(key, partitions, partitions)
+
+    def _partitions_of(self, topic: str) -> list[int]:
         if topic not in self._partitions:
             metadata = self.producer.list_topics(topic, timeout=10).topics[topic]
             if not metadata.partitions:
                 raise RuntimeError(f"topic {topic} does not exist: run `oms topics create`")
             self._partitions[topic] = sorted(metadata.partitions)
-        partitions = self._partitions[topic]
-        return _PARTITIONER(key, partitions, partitions)
+        return self._partitions[topic]
 
     def _delivered(self, error, message) -> None:
         """Delivery report (called inside poll/flush). An exception raised here reaches the
@@ -160,6 +179,8 @@ class Replayer:
         if self.wait_processed and self._unconfirmed:
             self.wait_processed(dict(self._unconfirmed))
             self._unconfirmed.clear()
+        if self.pacer:
+            self.pacer.settled()
 
     def _dead_letter(self, source: str, line: Line, event_type: str, reason: str) -> None:
         rejected = Rejected(reason, None if event_type in ("unparsed", "?") else event_type)

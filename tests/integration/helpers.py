@@ -13,6 +13,7 @@ from connectors.clickhouse.client import open_client
 from connectors.sources.replay import Replayer, publish_events, read_lines
 from oms import processes
 from oms.kafka_admin import create_topics
+from oms.runner import pacer_for
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from tests.conftest import FACTS
@@ -26,8 +27,9 @@ def producer(settings: Settings) -> Producer:
 
 
 def replay_file(settings: Settings, path: Path, wait_processed=None):
+    pacer = wait_processed and pacer_for(settings)
     replayer = Replayer(
-        producer(settings), AvroSerde(), settings.topic_prefix, wait_processed, settings.clock_tick
+        producer(settings), AvroSerde(), settings.topic_prefix, wait_processed, pacer
     )
     return replayer.replay(path)
 
