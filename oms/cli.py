@@ -39,6 +39,11 @@ ClickHouseUrl = Annotated[
 _PYTHON_LOG_LEVELS = {"warn": "WARNING", "crit": "CRITICAL"}  # Faust's names -> logging's
 
 
+# A paced replay waits for each step's consequences (connectors/sources/pacing.py), so its
+# pace is the worker's latency: frequent commits, records sent as soon as they are made.
+PACED_REPLAY = {"commit_interval": 0.01, "producer_linger_ms": 0}
+
+
 def load_settings(**overrides) -> Settings:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     logging.basicConfig(
@@ -62,7 +67,7 @@ def run(
         clickhouse_url=clickhouse,
         state_dir=state_dir,
         kafka_bootstrap_servers=bootstrap_servers,
-        commit_interval=0.01,
+        **PACED_REPLAY,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop children, broker
     summary = run_file(settings, events, console)
@@ -89,7 +94,7 @@ def chaos(
     plan = ChaosPlan(
         workers, partitions, (float(low), float(high or low)), broker_restart_after, seed
     )
-    settings = load_settings(state_dir=state_dir, commit_interval=0.01, session_timeout=6)
+    settings = load_settings(state_dir=state_dir, session_timeout=6, **PACED_REPLAY)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run_chaos(settings, events, plan, console)
     console.print(report(result))

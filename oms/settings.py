@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(
         default=5, ge=0, description="worker producer batching delay; 0 sends every record alone"
     )
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        description="how long the worker's fetch waits for records (streams/transport.py)",
+    )
     log_level: str = "warn"
 
     # --- ClickHouse sink -----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 
 from oms.settings import Settings
+from streams.transport import transport_with_fetch_wait
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -27,6 +28,10 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
+    )
+    # before anything reaches for app.transport (topics do)
+    app.transport = transport_with_fetch_wait(settings.fetch_max_wait_ms)(
+        app.conf.broker_consumer, app
     )
     from schemas.serde import make_serde
     from streams.clock import ClockBroadcaster, register_clock_agent
