@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from oms.kafka_admin import retrying
+from oms.kafka_admin import end_offsets, retrying
 from oms.settings import Settings
 from schemas.serde import AvroSerde
 from streams.ingest.validation import problems
@@ -49,15 +49,11 @@ class TopicView:
             log.warning("%s not read to its end this time: %s", self.topic, exc)
 
     def _read_new(self) -> None:
-        """The partitions are assigned only while reading: a consumer with a fetch in
-        flight answers offset queries only after the fetch's long poll."""
+        """Reads up to the end offsets of this moment. The partitions are assigned only while
+        reading: a consumer with a fetch in flight answers offset queries only after the
+        fetch's long poll."""
         consumer = self._consumer or self._open()
-        ends = {
-            p: retrying(lambda p=p: consumer.get_watermark_offsets(self._partition(p), timeout=10))[
-                1
-            ]
-            for p in self._next
-        }
+        ends = retrying(lambda: self._ends(consumer))
         behind = {p for p, end in ends.items() if self._next[p] < end}
         if behind:
             consumer.assign([self._partition(p, self._next[p]) for p in behind])
@@ -75,6 +71,11 @@ class TopicView:
                 consumer.unassign()
         self.read_at = time.monotonic()
 
+    def _ends(self, consumer: Consumer) -> dict[int, int]:
+        """partition -> end offset, all in one request."""
+        ends = end_offsets(consumer, [self._partition(p) for p in self._next])
+        return {partition: end for (_, partition), end in ends.items()}
+
     def _partition(self, partition: int, offset: int = OFFSET_BEGINNING) -> TopicPartition:
         return TopicPartition(self.topic, partition, offset)
 
@@ -84,6 +85,7 @@ class TopicView:
                 **self.settings.kafka_client_config(),
                 "group.id": f"{self.settings.app_id}-view-{uuid.uuid4()}",  # never joins
                 "enable.auto.commit": False,
+                "isolation.level": "read_uncommitted",  # ends are high watermarks
                 # a fetch still in flight after unassign() delays the next offset query by
                 # up to its long poll (500 ms by default), on the worker's event loop
                 "fetch.wait.max.ms": 5,
