@@ -16,8 +16,11 @@ pytestmark = pytest.mark.integration
 
 # the sample's order events, 13 holds that ended, and the parcels' carrier progress
 ORDER_EVENTS_IN_SAMPLE = 47 + 13 + 9
+# Without Kafka positions: a paced replay keeps events that cannot interact in flight
+# together (connectors/sources/pacing.py), so their order in oms.accepted-events, and so
+# their offsets there, may differ from run to run; what was decided may not.
 CONTENTS = {
-    "raw_events": "event_id, type, topic, partition, offset, key, occurred_at, payload",
+    "raw_events": "event_id, type, topic, key, occurred_at, payload",
     "order_events": "event_id, order_id, type, status, occurred_at, channel, location_id",
     "carrier_scans": "event_id, tracking_number, status, status_detail, occurred_at",
     "locations": "location_id, name, kind, latitude, longitude, ships_orders, version",
