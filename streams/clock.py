@@ -8,7 +8,8 @@ own messages (Faust writes table changes to the changelog partition of the messa
 processed, so a timer must run on its order's partition).
 
 Timers live in the orders themselves (durable, in the table); the due-time queues here are
-an in-memory index over them, rebuilt from the table after every rebalance.
+an in-memory index over them, rebuilt from the table after every rebalance. The time each
+partition's clock reached is durable too, as the last tick it processed (LastTicks).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from datetime import datetime, timedelta
 
 import faust
 
-from schemas.canonical import EPOCH
+from schemas.canonical import EPOCH, format_timestamp, parse_timestamp
 from schemas.serde import AvroSerde
+from streams.topics import CLOCK_TICKS_TABLE
 
 
 def tick_of(at: datetime, tick: timedelta) -> datetime:
@@ -99,7 +101,9 @@ class EventClock:
 
     `advance` is called with the event time of every message of a partition (and with the
     clock ticks); it fires, in due order, the timers the clock passed. The table's values
-    hold their timers (durable); the queues are rebuilt from the table after a rebalance.
+    hold their timers (durable); the queues are rebuilt from the table after a rebalance,
+    and a partition's clock starts from its last tick (`recall`, set by
+    register_clock_agent).
     """
 
     def __init__(self, table, partition_of: Callable[[dict], int], timers_of: TimersOf, fire: Fire):
@@ -109,6 +113,7 @@ class EventClock:
         self.fire = fire
         self.queues = TimerQueues()
         self.reached: dict[int, datetime] = {}
+        self.recall: Callable[[int], datetime | None] = lambda _partition: None
 
     def forget(self) -> None:
         self.queues.forget()
@@ -121,7 +126,7 @@ class EventClock:
     async def advance(self, partition: int, now: datetime | None = None) -> None:
         """Moves the partition's clock to `now` (never back; None: stays) and fires what
         became due, including timers scheduled behind a clock that had already passed."""
-        reached = self.reached.get(partition)
+        reached = self.reached.get(partition) or self.recall(partition)
         if now is None or (reached is not None and now <= reached):
             now = reached
         if now is None:
@@ -136,15 +141,41 @@ class EventClock:
             await self.fire(key, kind, due)
 
 
+class LastTicks:
+    """The last tick each clock partition processed, in a table (so in its changelog,
+    partition for partition). A worker that takes a partition over starts its clock there:
+    starting from nothing, the timers its old owner's clock had passed would wait for the
+    next tick, and with no more input for ever."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.table = app.Table(CLOCK_TICKS_TABLE, key_type=str, value_type=str, default=None)
+
+    def recall(self, partition: int) -> datetime | None:
+        """Read in the context of a message of the partition (Faust looks a key up in the
+        current message's partition of the table)."""
+        stored = self.table.get(str(partition))
+        return parse_timestamp(stored) if stored else None
+
+    def remember(self, partition: int, tick: datetime) -> None:
+        """Called while processing that partition's tick, so the value lands in that
+        partition of the changelog. A tick read again is written again: idempotent."""
+        self.table[str(partition)] = format_timestamp(tick)
+
+
 def register_clock_agent(app: faust.App, topic: faust.TopicT, serde: AvroSerde, clocks) -> None:
-    """The agent that moves every EventClock with the ticks, and forgets the timer queues
-    when partitions move."""
+    """The agent that moves every EventClock with the ticks (remembering the last, for the
+    partition's next owner), and forgets the timer queues when partitions move."""
+    last_ticks = LastTicks(app)
+    for clock in clocks:
+        clock.recall = last_ticks.recall
 
     async def clock_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             _, tick = serde.decode(event.message.value)
+            partition = event.message.partition
             for clock in clocks:
-                await clock.advance(event.message.partition, tick["occurred_at"])
+                await clock.advance(partition, tick["occurred_at"])
+            last_ticks.remember(partition, tick["occurred_at"])
 
     async def forget(*_args, **_kwargs) -> None:
         for clock in clocks:

@@ -101,7 +101,8 @@ INPUT_TOPIC_BY_EVENT_TYPE = {t: spec for spec in INPUT_TOPICS for t in spec.even
 # The worker's tables (Faust names their changelog topics "<app id>-<table>-changelog").
 # `oms topics create` makes the changelogs too, compacted, with the sources' partition
 # count: a worker that starts under load then never races Faust's own topic creation.
-TABLES = ("seen-event-ids", "stock", "orders", "parcels")
+CLOCK_TICKS_TABLE = "clock-ticks"  # streams.clock.LastTicks
+TABLES = ("seen-event-ids", "stock", "orders", "parcels", CLOCK_TICKS_TABLE)
 
 
 def changelog_name(app_id: str, table: str) -> str:

@@ -233,3 +233,41 @@ def test_two_workers_never_reserve_a_unit_twice(settings):
     assert {(o, line): q for o, line, q in accounted} == ordered
     assert scalar(settings, "SELECT countIf(status = 'on_hold') FROM orders FINAL") == 0
     assert scalar(settings, "SELECT count() FROM dead_letters") == 0
+
+
+def test_a_worker_taking_partitions_over_starts_from_their_last_tick(settings):
+    """A replacement worker on an empty disk resumes each partition's event-time clock at
+    the last tick its old owner processed (streams.clock.LastTicks): orders placed after
+    the takeover whose fraud hold that clock has passed are released at once, not at the
+    next tick."""
+    rng = random.Random(11)
+    skus = ["TICK-1", "TICK-2", "TICK-3"]
+    receipts = [
+        {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "type": "InventoryReceived",
+            "occurred_at": format_timestamp(START + timedelta(minutes=5)),
+            "sku": sku,
+            "location_id": "WH-A",
+            "quantity": 100,
+            "reference": "PO-TICK",
+        }
+        for sku in skus
+    ]
+    # its tick (START + 3 h) passes the holds of orders placed at START + 1 h
+    clock_pusher = locations(rng)[0] | {"occurred_at": format_timestamp(START + timedelta(hours=3))}
+    orders = _orders(rng, skus, 12)
+    with LocalPipeline(settings) as pipeline:
+        publish(settings, [*locations(random.Random(1)), *receipts, clock_pusher])
+        pipeline.drain()
+        pipeline.worker.stop()
+        fresh_disk = settings.model_copy(update={"web_port": free_port()})
+        pipeline.worker = processes.worker(fresh_disk, "worker-2").start()
+        processes.wait_for(
+            lambda: processes.worker_ready(pipeline.worker), pipeline.children, 180, "worker-2"
+        )
+        publish(settings, orders)
+        pipeline.drain()
+
+    statuses = dict(query(settings, "SELECT status, count() FROM orders FINAL GROUP BY status"))
+    assert statuses == {"allocated": len(orders)}
