@@ -4,9 +4,11 @@ restarts the broker; ClickHouse must then equal what one undisturbed worker made
 The reference is `oms run` of the same file with one worker. The chaos run replays the same
 file, paced the same way (each event processed before the next across partitions), into a
 pipeline of N workers on its own broker, while the driver SIGKILLs a random worker every
-few seconds and starts a new one with an empty disk (it recovers its tables from the
-changelogs), and stops and starts the broker once. Afterwards every table must hold
-exactly the reference's rows, and `oms inventory reconcile` must find no difference.
+few seconds and starts it again on its disk (a restarted pod keeps its volume: RocksDB
+plus the changelogs' tail), or, every few kills, starts a new one on an empty disk (a lost
+node: every table rebuilt from the changelogs), and stops and starts the broker once.
+Afterwards every table must hold exactly the reference's rows, and `oms inventory
+reconcile` must find no difference.
 """
 
 from __future__ import annotations
@@ -43,12 +45,17 @@ class ChaosPlan:
     kill_every: tuple[float, float] = (10.0, 20.0)  # seconds between kills, drawn uniformly
     broker_restart_after: float = 30.0  # seconds into the replay
     seed: int = 1
+    # every n-th kill's replacement starts on an empty disk (1: all; 0: none). On a long
+    # history an empty disk takes long to recover (the changelogs grow with it), and with
+    # a kill every 10-20 s back-to-back empty-disk recoveries would leave no time to work
+    empty_disk_every: int = 4
 
 
 @dataclass
 class Kill:
     at: float  # seconds into the replay
     worker: str
+    empty_disk: bool  # its replacement started on an empty disk (else: restarted on its own)
     recovered_after: float | None = None  # kill -> the replacement ready (tables recovered)
 
 
@@ -102,18 +109,25 @@ class ChaosDriver(threading.Thread):
         workers = self.pipeline.workers
         index = self._rng.randrange(len(workers))
         victim = workers[index]
-        name = f"worker-{len(self.log.kills) + self.plan.workers + 1}"
-        port_of_its_own = {"web_port": free_port()}  # and so an empty datadir
-        replacement = processes.worker(
-            self.pipeline.settings.model_copy(update=port_of_its_own), name
-        )
-        # started before it replaces the victim, so no wait ever sees a missing worker
-        workers[index] = replacement.start()
-        victim.kill()
-        kill = Kill(round(self._elapsed(), 1), victim.log_path.stem)
+        every = self.plan.empty_disk_every
+        empty_disk = every > 0 and (len(self.log.kills) + 1) % every == 0
+        kill = Kill(round(self._elapsed(), 1), victim.log_path.stem, empty_disk)
+        if empty_disk:
+            name = f"worker-{len(self.log.kills) + self.plan.workers + 1}"
+            port_of_its_own = {"web_port": free_port()}  # and so an empty datadir
+            replacement = processes.worker(
+                self.pipeline.settings.model_copy(update=port_of_its_own), name
+            )
+            # started before it replaces the victim, so no wait ever sees a missing worker
+            workers[index] = replacement.start()
+            victim.kill()
+            started = f"started {name} on an empty disk"
+        else:
+            replacement = victim.restart_killed()
+            started = "restarted it on its disk"
         self.log.kills.append(kill)
         self._recovering.append((kill, replacement))
-        self.console.log(f"SIGKILL {kill.worker} at {kill.at:.1f}s; started {name}")
+        self.console.log(f"SIGKILL {kill.worker} at {kill.at:.1f}s; {started}")
 
     def _restart_broker(self) -> None:
         stopped = time.monotonic()
@@ -244,7 +258,10 @@ def report(result: ChaosResult) -> Table:
     rows = {
         "replay + drain": f"{result.seconds:.0f} s",
         "workers killed (SIGKILL) and replaced": str(len(log.kills)),
-        "kills (s into the run: worker)": ", ".join(f"{k.at}: {k.worker}" for k in log.kills),
+        "of them replaced on an empty disk": str(sum(k.empty_disk for k in log.kills)),
+        "kills (s into the run: worker, * = empty disk)": ", ".join(
+            f"{k.at}: {k.worker}{'*' if k.empty_disk else ''}" for k in log.kills
+        ),
         "replacement ready after kill (s)": ", ".join(str(r) for r in recoveries) or "-",
         "broker restarts (downtime s)": ", ".join(f"{d:.1f}" for d in log.broker_downtime),
         "rebalances (s until every worker was ready again)": ", ".join(

@@ -80,6 +80,12 @@ def chaos(
     workers: Annotated[int, typer.Option(min=2)] = 3,
     partitions: Annotated[int, typer.Option(min=2, help="of every topic")] = 6,
     kill_every: Annotated[str, typer.Option(help="seconds between SIGKILLs: MIN-MAX")] = "10-20",
+    empty_disk_every: Annotated[
+        int,
+        typer.Option(
+            min=0, help="every n-th replacement starts on an empty disk (others: on their own)"
+        ),
+    ] = 4,
     broker_restart_after: Annotated[
         float, typer.Option(help="seconds into the replay the broker is restarted")
     ] = 30.0,
@@ -92,7 +98,12 @@ def chaos(
 
     low, _, high = kill_every.partition("-")
     plan = ChaosPlan(
-        workers, partitions, (float(low), float(high or low)), broker_restart_after, seed
+        workers,
+        partitions,
+        (float(low), float(high or low)),
+        broker_restart_after,
+        seed,
+        empty_disk_every,
     )
     settings = load_settings(state_dir=state_dir, session_timeout=6, **PACED_REPLAY)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

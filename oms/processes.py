@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,7 @@ class Child:
         self.command = command
         self.log_path: Path = settings.state_dir / "logs" / f"{log_name}.log"
         self.process: subprocess.Popen | None = None
+        self._restarting = threading.Lock()  # held while the process is swapped
 
     def start(self) -> Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,9 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def check_alive(self) -> None:
-        if not self.alive():
+        with self._restarting:
+            alive = self.alive()
+        if not alive:
             raise RuntimeError(f"{' '.join(self.command)} exited; see {self.log_path}")
 
     def stop(self, timeout: float = 60.0) -> int | None:
@@ -77,6 +81,13 @@ class Child:
     def kill(self) -> int:
         self.process.send_signal(signal.SIGKILL)
         return self.process.wait()
+
+    def restart_killed(self) -> Child:
+        """SIGKILL, then start again with the same settings (and so the same disk), never
+        seen dead by check_alive in between."""
+        with self._restarting:
+            self.kill()
+            return self.start()
 
 
 def worker_ready(worker: Child, timeout: float = 1.0) -> bool:
