@@ -9,9 +9,10 @@ that touches a key an event of another partition touched, waits until everything
 is processed. The keys an event touches:
 
 - an inventory event: its SKU;
-- an order or fulfillment event: its order and the SKUs of its lines; and, because it moves
-  its partition's event-time clock, the order and SKUs of every fraud hold that clock
-  passes (a hold's end allocates stock), mirrored here from the holds' placement times;
+- an order or fulfillment event: its order and the SKUs of its lines (a placement: only
+  its order, since it changes no stock until its hold ends); and, because it moves its
+  partition's event-time clock, the order and SKUs of every fraud hold that clock passes
+  (a hold's end allocates stock), mirrored here from the holds' placement times;
 - a carrier scan: its parcel and that parcel's order;
 - a location: everything (a barrier).
 
@@ -92,12 +93,16 @@ class Pacer:
         order = record["order_id"]
         lines = frozenset(line["sku"] for line in record.get("lines") or ())
         self._skus[order] = self._skus.get(order, frozenset()) | lines
-        keys = {("order", order), *(("sku", sku) for sku in self._skus[order])}
-        for passed in self._advance(partition, record["occurred_at"]):
-            keys |= {("order", passed), *(("sku", sku) for sku in self._wants(passed))}
+        keys = {("order", order)}
         if event_type == "OrderPlaced":
+            # a placement reads and changes no stock: its SKUs are touched when its hold
+            # ends, which is now if the partition's clock has passed it already
             end = record["occurred_at"] + self.fraud_hold
             heapq.heappush(self._holds.setdefault(partition, []), (end, order))
+        else:
+            keys |= {("sku", sku) for sku in self._skus[order]}
+        for passed in self._advance(partition, record["occurred_at"]):
+            keys |= {("order", passed), *(("sku", sku) for sku in self._wants(passed))}
         if event_type == "ShipmentCreated":
             self._order_of_parcel[record["tracking_number"]] = order
             keys.add(("parcel", record["tracking_number"]))

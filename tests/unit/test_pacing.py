@@ -45,6 +45,17 @@ def test_the_same_sku_on_another_partition_waits():
     assert offer(p, received("A"), INVENTORY, 0)  # same number, another topic
 
 
+def test_a_placement_on_hold_touches_no_stock_but_one_its_clock_has_passed_does():
+    p = pacer()
+    offer(p, received("A"), INVENTORY, 0)
+    assert not offer(p, placed("O1", "A"), ORDERS, 1)  # its hold ends in an hour
+    offer(p, ("OrderPicked", {"order_id": "X", "occurred_at": T0 + timedelta(hours=2)}), ORDERS, 2)
+    p.settled()
+    offer(p, received("B"), INVENTORY, 0)
+    late = placed("O2", "B", at=T0 - timedelta(hours=3))  # its hold ended before the clock
+    assert offer(p, late, ORDERS, 2)
+
+
 def test_one_partition_keeps_its_own_order():
     p = pacer()
     offer(p, received("A"), INVENTORY, 3)
