@@ -85,7 +85,7 @@ def chaos(
         typer.Option(
             min=0, help="every n-th replacement starts on an empty disk (others: on their own)"
         ),
-    ] = 4,
+    ] = 1,
     broker_restart_after: Annotated[
         float, typer.Option(help="seconds into the replay the broker is restarted")
     ] = 30.0,
