@@ -4,10 +4,11 @@ restarts the broker; ClickHouse must then equal what one undisturbed worker made
 The reference is `oms run` of the same file with one worker. The chaos run replays the same
 file, paced the same way (each event processed before the next across partitions), into a
 pipeline of N workers on its own broker, while the driver SIGKILLs a random worker every
-few seconds and starts a new one on an empty disk (a lost node) or, with empty_disk_every
-other than 1, restarts victims on their own disk (a pod restarted with its volume, which
-finds its disk untrusted and rebuilds it: streams/disk.py), and stops and starts the broker
-once. Afterwards every table must hold exactly the reference's rows, and `oms inventory
+few seconds and starts a new one on an empty disk (a lost node: every table rebuilt from the
+changelogs) or, with empty_disk_every > 1, restarts most victims on their own disk (a
+restarted pod keeps its volume: RocksDB plus the changelogs' tail), and stops and starts
+the broker once.
+Afterwards every table must hold exactly the reference's rows, and `oms inventory
 reconcile` must find no difference.
 """
 
@@ -45,8 +46,10 @@ class ChaosPlan:
     kill_every: tuple[float, float] = (10.0, 20.0)  # seconds between kills, drawn uniformly
     broker_restart_after: float = 30.0  # seconds into the replay
     seed: int = 1
-    # every n-th kill's replacement is a new worker on an empty disk (1: all; 0: none); the
-    # others restart their victim on its disk
+    # every n-th kill's replacement starts on an empty disk (1: all; 0: none), the others
+    # on their victim's. On a long history an empty disk takes long to recover (the
+    # changelogs grow with it), but restarts on the same disk have once lost an order's
+    # stock replies (docs/scaling.md, section 5), so all start empty unless asked
     empty_disk_every: int = 1
 
 

@@ -279,19 +279,17 @@ def worker(
     """Run a Faust worker against the configured Kafka."""
     import faust
 
-    from streams.app import create_app, worker_datadir
-    from streams.disk import trusted_disk
+    from streams.app import create_app
 
     settings = load_settings(
         state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers, web_port=web_port
     )
-    with trusted_disk(worker_datadir(settings)):
-        faust_app = create_app(settings)
-        faust_worker = faust.Worker(faust_app, loglevel=settings.log_level)
-        # Faust's start-up spinner sets the root logger to DEBUG for itself at any log
-        # level, and the debug records built and thrown away were 5-8% of a busy worker
-        faust_worker.spinner = None
-        faust_worker.execute_from_commandline()
+    faust_app = create_app(settings)
+    faust_worker = faust.Worker(faust_app, loglevel=settings.log_level)
+    # Faust's start-up spinner sets the root logger to DEBUG for itself at any log level,
+    # and the debug records built and thrown away were 5-8% of a busy worker's time
+    faust_worker.spinner = None
+    faust_worker.execute_from_commandline()
 
 
 @app.command()

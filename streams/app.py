@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import faust
 
 from oms.settings import Settings
 from streams.transport import transport_with_fetch_wait
 
 
-def worker_datadir(settings: Settings) -> Path:
-    """Each local worker's tables live under its web port (streams.disk guards them)."""
-    return settings.state_dir / "worker" / str(settings.web_port)
-
-
 def create_app(settings: Settings) -> faust.App:
-    datadir = worker_datadir(settings)
+    datadir = settings.state_dir / "worker" / str(settings.web_port)
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,

@@ -1,5 +1,4 @@
-"""Faust's Kafka transport, with the consumer's fetch long poll as a setting, and table
-recovery that survives a changelog position below -1.
+"""Faust's Kafka transport, with the consumer's fetch long poll as a setting.
 
 Faust builds aiokafka's consumer with fetch_max_wait_ms=1500 and no option to change it.
 aiokafka keeps at most one fetch in flight per broker, holding only the partitions that had
@@ -7,12 +6,6 @@ nothing buffered when it was sent; a partition the worker drains meanwhile is fe
 only when that fetch returns, which on quiet partitions is the whole long poll. With one
 broker that put up to 1.5 s between a stock command and its reply: the waits of a paced
 replay had a p99 of 1.6 s. A shorter poll costs a few idle fetch requests a second.
-
-faust-streaming's recovery seeks each changelog partition to the offset after the one its
-disk holds, mapping "nothing" (-1) to 0 but passing anything lower on to aiokafka, which
-refuses it (ValueError: Offset must be a positive integer) and so crashed the worker: under
-`oms chaos` a worker restarted in its own data directory did, twice in four runs. Below 0
-means nothing to keep: reading starts at the beginning, as for -1.
 """
 
 from __future__ import annotations
@@ -26,10 +19,6 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int) -> type[driver.Transport]:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when its fetcher starts
             return consumer
-
-        async def _seek_wait(self, consumer, partitions) -> None:
-            positions = {tp: max(offset, 0) for tp, offset in partitions.items()}
-            await super()._seek_wait(consumer, positions)
 
     class Consumer(driver.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:
