@@ -46,10 +46,9 @@ class ChaosPlan:
     kill_every: tuple[float, float] = (10.0, 20.0)  # seconds between kills, drawn uniformly
     broker_restart_after: float = 30.0  # seconds into the replay
     seed: int = 1
-    # every n-th kill's replacement starts on an empty disk (1: all; 0: none), the others
-    # on their victim's. On a long history an empty disk takes long to recover (the
-    # changelogs grow with it), but restarts on the same disk have once lost an order's
-    # stock replies (docs/scaling.md, section 5), so all start empty unless asked
+    # every n-th kill's replacement is a new worker on an empty disk (1: all; 0: none); the
+    # others restart their victim in its own place, which still loses events (an open bug:
+    # docs/scaling.md, section 5)
     empty_disk_every: int = 1
 
 
