@@ -194,8 +194,8 @@ def test_two_workers_never_reserve_a_unit_twice(settings):
         extra = processes.worker(second, "worker-2").start()
         pipeline.children.append(extra)
         try:
-            # both in one generation before the orders: a partition that moves under the
-            # backlog forgets its clock until the next tick (docs/scaling.md, section 5)
+            # both in one generation before the orders: this test is about two owners
+            # racing for stock (a move under the backlog has a test of its own, below)
             processes.wait_for(
                 lambda: all(processes.worker_ready(w) for w in (pipeline.worker, extra)),
                 pipeline.children,
