@@ -5,9 +5,8 @@ The reference is `oms run` of the same file with one worker. The chaos run repla
 file, paced the same way (each event processed before the next across partitions), into a
 pipeline of N workers on its own broker, while the driver SIGKILLs a random worker every
 few seconds and starts a new one on an empty disk (a lost node: every table rebuilt from the
-changelogs) or, with empty_disk_every > 1, restarts most victims on their own disk (a
-restarted pod keeps its volume: RocksDB plus the changelogs' tail), and stops and starts
-the broker once.
+changelogs) or, with an empty_disk_every other than 1, restarts the other victims on their
+own disk (a restarted pod keeps its volume), and stops and starts the broker once.
 Afterwards every table must hold exactly the reference's rows, and `oms inventory
 reconcile` must find no difference.
 """

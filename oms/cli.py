@@ -98,12 +98,12 @@ def chaos(
 
     low, _, high = kill_every.partition("-")
     plan = ChaosPlan(
-        workers,
-        partitions,
-        (float(low), float(high or low)),
-        broker_restart_after,
-        seed,
-        empty_disk_every,
+        workers=workers,
+        partitions=partitions,
+        kill_every=(float(low), float(high or low)),
+        broker_restart_after=broker_restart_after,
+        seed=seed,
+        empty_disk_every=empty_disk_every,
     )
     settings = load_settings(state_dir=state_dir, session_timeout=6, **PACED_REPLAY)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -158,8 +158,11 @@ class LastTicks:
 
     def remember(self, partition: int, tick: datetime) -> None:
         """Called while processing that partition's tick, so the value lands in that
-        partition of the changelog. A tick read again is written again: idempotent."""
-        self.table[str(partition)] = format_timestamp(tick)
+        partition of the changelog. Only forward: a restarted worker's broadcaster sends
+        the tick of the first event it sees, which may be behind the one kept."""
+        kept = self.recall(partition)
+        if kept is None or tick > kept:
+            self.table[str(partition)] = format_timestamp(tick)
 
 
 def register_clock_agent(app: faust.App, topic: faust.TopicT, serde: AvroSerde, clocks) -> None:
