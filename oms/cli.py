@@ -90,6 +90,9 @@ def chaos(
         float, typer.Option(help="seconds into the replay the broker is restarted")
     ] = 30.0,
     seed: Annotated[int, typer.Option(help="which workers die, and when")] = 1,
+    session_timeout: Annotated[
+        float, typer.Option(min=1, help="seconds until the group notices a killed worker")
+    ] = 3.0,
     state_dir: StateDir = None,
 ) -> None:
     """Replay a file through several workers while killing them and restarting the broker;
@@ -105,7 +108,7 @@ def chaos(
         seed=seed,
         empty_disk_every=empty_disk_every,
     )
-    settings = load_settings(state_dir=state_dir, session_timeout=6, **PACED_REPLAY)
+    settings = load_settings(state_dir=state_dir, session_timeout=session_timeout, **PACED_REPLAY)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run_chaos(settings, events, plan, console)
     console.print(report(result))

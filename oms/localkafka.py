@@ -209,6 +209,7 @@ class LocalKafka:
                     "share.coordinator.state.topic.replication.factor=1",
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    "group.min.session.timeout.ms=1000",  # oms chaos notices kills sooner
                     "auto.create.topics.enable=false",
                     "log.retention.hours=-1",
                     "",

@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     commit_interval: float = Field(default=1.0, gt=0, description="seconds between offset commits")
     session_timeout: float = Field(
-        default=10.0, ge=6, description="seconds before a silent consumer leaves its group"
+        default=10.0,
+        ge=1,
+        description="seconds before a silent consumer leaves its group (at least the "
+        "broker's group.min.session.timeout.ms: 6 by default, 1 on the local broker)",
     )
     producer_linger_ms: int = Field(
         default=5, ge=0, description="worker producer batching delay; 0 sends every record alone"

@@ -28,6 +28,11 @@ CONSUMER_LAG = Gauge(
     "Records not yet committed, per assigned partition",
     ["topic", "partition"],
 )
+PARTITIONS_REREAD = Counter(
+    "oms_partitions_reread_total",
+    "Partitions read again from their committed offset, which Faust had left unprocessed",
+    ["topic"],
+)
 WORKER_READY = Gauge("oms_worker_ready", "1 once tables are recovered and not rebalancing")
 TABLE_RECOVERY_REMAINING = Gauge(
     "oms_table_recovery_remaining", "Changelog records left to recover", ["table"]

@@ -25,15 +25,23 @@ The exactly-once argument, case by case (the design of ClickHouse's own Kafka Co
   is paused (it keeps its group membership but pulls nothing), so memory stays bounded
   to one batch and nothing is skipped.
 - Rebalance during a retry: the batch is abandoned uncommitted; its new owner re-reads it.
+- An offset commit that never returns: librdkafka 2.16 can keep a broker that left the
+  metadata during a restart as the group's coordinator and wait on it for ever (its issue
+  5511), seen after `oms chaos` restarted the broker. A commit not back after
+  commit_hang_after seconds (past librdkafka's own 60 s request timeout) leaves that
+  consumer behind, closing in a thread of its own (closing waits on the same coordinator),
+  and a new one joins the group; the batch is read again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -96,6 +104,7 @@ class ClickHouseSink:
         flush_interval: float,
         max_backoff: float = 30.0,
         refresh_rollups: RollupRefresh | None = rollups.refresh,
+        commit_hang_after: float = 90.0,
     ) -> None:
         self.client = client
         self.refresh_rollups = refresh_rollups  # None: tables only, no KPI rollups
@@ -103,22 +112,28 @@ class ClickHouseSink:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_backoff = max_backoff
-        self.consumer = Consumer(
-            {
-                **consumer_config,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-            }
-        )
+        self.commit_hang_after = commit_hang_after
+        self.consumer_config = {
+            **consumer_config,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+        self.consumer = self._new_consumer()
         self._revoked: set[tuple[str, int]] = set()
         self.healthy = True  # the last insert went through (readiness)
+
+    def _new_consumer(self) -> Consumer:
+        return Consumer(self.consumer_config)
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(list(self.mappers), on_revoke=self._on_revoke)
 
     def _on_revoke(self, _consumer, partitions: list[TopicPartition]) -> None:
         self._revoked.update((tp.topic, tp.partition) for tp in partitions)
 
     def run(self, should_stop: Callable[[], bool]) -> None:
-        self.consumer.subscribe(list(self.mappers), on_revoke=self._on_revoke)
+        self._subscribe()
         if self.refresh_rollups:
             try:
                 rollups.backfill(self.client)
@@ -151,10 +166,23 @@ class ClickHouseSink:
         still fails is left to the next batch's commit or the partition's next owner: the
         rows are in ClickHouse, and reading them again writes nothing new."""
         offsets = batch.commit_offsets()
+        commit = _within(self.commit_hang_after, self.consumer.commit)
         try:
-            retrying(lambda: self.consumer.commit(offsets=offsets, asynchronous=False), 60)
+            retrying(lambda: commit(offsets=offsets, asynchronous=False), 60)
         except KafkaException as exc:
             log.warning("offset commit failed; the batch may be read again: %s", exc)
+            return False
+        except TimeoutError:
+            log.error(
+                "offset commit not back after %.0f s: the consumer is left behind and a new "
+                "one joins the group; the batch will be read again",
+                self.commit_hang_after,
+            )
+            status.CONSUMERS_REPLACED.inc()
+            left = self.consumer
+            threading.Thread(target=left.close, daemon=True, name="sink-left-consumer").start()
+            self.consumer = self._new_consumer()
+            self._subscribe()
             return False
         return True
 
@@ -209,6 +237,25 @@ class ClickHouseSink:
             column_names=columns,
             settings={"insert_deduplication_token": token},
         )
+
+
+def _within(seconds: float, call: Callable) -> Callable:
+    """call, run in a daemon thread (one that never returns does not hold up the process's
+    exit), raising TimeoutError if it has not returned after `seconds`."""
+
+    def bounded(*args, **kwargs):
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(call(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=run, daemon=True, name="sink-commit").start()
+        return future.result(timeout=seconds)
+
+    return bounded
 
 
 def pipeline_mappers(serde: AvroSerde, topic_prefix: str) -> dict[str, RowMapper]:

@@ -18,6 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 BATCHES = Counter("oms_sink_batches_total", "Batches written to ClickHouse")
 ROWS = Counter("oms_sink_rows_total", "Rows written to ClickHouse, by table", ["table"])
 FAILURES = Counter("oms_sink_failures_total", "Failed ClickHouse inserts (each is retried)")
+CONSUMERS_REPLACED = Counter(
+    "oms_sink_consumers_replaced_total",
+    "Kafka consumers left behind because an offset commit never returned",
+)
 BATCH_SECONDS = Histogram(
     "oms_sink_batch_seconds",
     "Insert time of a batch, all tables",

@@ -90,6 +90,36 @@ class CrashingSink(ClickHouseSink):
                     os._exit(CRASHED)
 
 
+class HangingCommitSink(ClickHouseSink):
+    """Its first consumer's `commit`-th offset commit never returns (what librdkafka does
+    with a coordinator it lost track of); its later consumers are plain."""
+
+    def __init__(self, *args, commit: int, **kwargs) -> None:
+        self.hang_at, self.consumers = commit, 0
+        super().__init__(*args, commit_hang_after=2.0, **kwargs)
+
+    def _new_consumer(self):
+        self.consumers += 1
+        consumer = super()._new_consumer()
+        return HangingCommits(consumer, self.hang_at) if self.consumers == 1 else consumer
+
+
+class HangingCommits:
+    """A real consumer whose n-th commit blocks for ever (fault injection, like FlakyClient)."""
+
+    def __init__(self, consumer, n: int) -> None:
+        self.consumer, self.n, self.commits = consumer, n, 0
+
+    def __getattr__(self, name):
+        return getattr(self.consumer, name)
+
+    def commit(self, *args, **kwargs):
+        self.commits += 1
+        if self.commits == self.n:
+            threading.Event().wait()
+        return self.consumer.commit(*args, **kwargs)
+
+
 class FlakyClient:
     """A client whose every call fails for `seconds` from its `fail_from`-th insert on."""
 
@@ -130,12 +160,15 @@ def run_sink(job: dict) -> None:
     writer = client
     if job.get("crash"):
         sink = CrashingSink(client, job["consumer"], mappers, **options, **job["crash"])
+    elif job.get("hang"):
+        sink = HangingCommitSink(client, job["consumer"], mappers, **options, **job["hang"])
     else:
         if job.get("outage"):
             writer = FlakyClient(client, **job["outage"])
         sink = ClickHouseSink(writer, job["consumer"], mappers, **options)
     sink.run(stopping.is_set)
-    Path(job["stats"]).write_text(json.dumps({"failures": getattr(writer, "failures", 0)}))
+    stats = {"failures": getattr(writer, "failures", 0), "consumers": getattr(sink, "consumers", 1)}
+    Path(job["stats"]).write_text(json.dumps(stats))
     client.close()
 
 
@@ -317,4 +350,13 @@ def test_clickhouse_down_for_a_while_loses_and_doubles_nothing(clean_run, tmp_pa
     )
     stats = run_until_caught_up(clean_run, job)
     assert stats["failures"] >= 3
+    assert_same_as_clean_run(clean_run, job["url"])
+
+
+def test_an_offset_commit_that_never_returns_loses_and_doubles_nothing(clean_run, tmp_path):
+    # the 3rd commit hangs: after 2 s the sink leaves that consumer behind (closing it) and
+    # a new one in the same group reads the uncommitted batches again
+    job = sink_job(clean_run, tmp_path, "hanging", batch_size=6, hang={"commit": 3})
+    stats = run_until_caught_up(clean_run, job)
+    assert stats["consumers"] == 2
     assert_same_as_clean_run(clean_run, job["url"])
