@@ -85,7 +85,7 @@ def chaos(
         typer.Option(
             min=0, help="every n-th replacement starts on an empty disk (others: on their own)"
         ),
-    ] = 1,
+    ] = 0,
     broker_restart_after: Annotated[
         float, typer.Option(help="seconds into the replay the broker is restarted")
     ] = 30.0,
@@ -107,8 +107,9 @@ def chaos(
         broker_restart_after=broker_restart_after,
         seed=seed,
         empty_disk_every=empty_disk_every,
+        session_timeout=session_timeout,
     )
-    settings = load_settings(state_dir=state_dir, session_timeout=session_timeout, **PACED_REPLAY)
+    settings = load_settings(state_dir=state_dir, **PACED_REPLAY)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run_chaos(settings, events, plan, console)
     console.print(report(result))
@@ -282,11 +283,13 @@ def worker(
     """Run a Faust worker against the configured Kafka."""
     import faust
 
+    from oms.kafka_admin import wait_for_cluster
     from streams.app import create_app
 
     settings = load_settings(
         state_dir=state_dir, kafka_bootstrap_servers=bootstrap_servers, web_port=web_port
     )
+    wait_for_cluster(settings, timeout=300)
     faust_app = create_app(settings)
     faust_worker = faust.Worker(faust_app, loglevel=settings.log_level)
     # Faust's start-up spinner sets the root logger to DEBUG for itself at any log level,

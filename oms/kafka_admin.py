@@ -54,6 +54,23 @@ _MOVING = {  # leaders and coordinators settling (new topics, restarts): ask aga
 }
 
 
+def wait_for_cluster(settings: Settings, timeout: float) -> None:
+    """Returns once the cluster answers a metadata request (raises KafkaException after
+    `timeout` s): a Faust worker started while no broker answers exits at once ("Unable to
+    bootstrap"), as one restarted during `oms chaos`'s broker restart did."""
+    admin = AdminClient({**settings.kafka_client_config(), "log_level": 0})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=5)
+            return
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("no Kafka broker answers yet; waiting for one")
+            time.sleep(1)
+
+
 def retrying(call, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while True:

@@ -1,5 +1,6 @@
-"""Faust's Kafka transport, with two corrections: the fetch long poll as a setting, and a
-commit that never passes a message no agent acknowledged.
+"""Faust's Kafka transport, with three corrections: the fetch long poll as a setting, a
+commit that never passes a message no agent acknowledged, and table recovery that survives
+a changelog position below -1.
 
 Faust builds aiokafka's consumer with fetch_max_wait_ms=1500 and no option to change it.
 aiokafka keeps at most one fetch in flight per broker, holding only the partitions that had
@@ -17,6 +18,13 @@ next commit steps over it and the message is lost: `oms chaos --empty-disk-every
 receipt, an order's stock replies and a whole input event that way. The consumer below
 commits nothing of such a partition and reads it again from the committed offset; what was
 processed already is a duplicate there (intake de-duplication, streams.applied).
+
+faust-streaming's recovery seeks each changelog partition to the position its disk holds,
+mapping "nothing" (-1) to 0 but passing anything lower on to aiokafka, which refuses it
+(ValueError: Offset must be a positive integer) and so crashed the worker: twice in four
+`oms chaos --empty-disk-every 0` runs, on a worker restarted in its own data directory.
+Below 0 means nothing to keep: reading starts at the beginning, as for -1 (a changelog
+read again from its start rewrites each key's latest value, which changes nothing).
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int) -> type[driver.Transport]:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when its fetcher starts
             return consumer
+
+        async def _seek_wait(self, consumer, partitions) -> None:
+            positions = {tp: max(offset, 0) for tp, offset in partitions.items()}
+            await super()._seek_wait(consumer, positions)
 
     class Consumer(driver.Consumer):
         def __init__(self, *args, **kwargs) -> None:

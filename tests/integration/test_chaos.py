@@ -33,10 +33,13 @@ def test_kills_and_a_broker_restart_change_nothing(kafka_bootstrap, tmp_path):
     )
     console = Console(width=160)
 
-    result = run_chaos(settings, history, ChaosPlan(broker_restart_after=20), console)
+    # every other victim restarted on its own disk, the others replaced on an empty one
+    plan = ChaosPlan(broker_restart_after=20, empty_disk_every=2)
+    result = run_chaos(settings, history, plan, console)
 
     console.print(report(result))
     assert len(result.log.kills) >= 2
+    assert any(kill.empty_disk for kill in result.log.kills)
     assert len(result.log.broker_downtime) == 1
     assert result.differences == []
     assert result.reconciled, result.reconcile_output

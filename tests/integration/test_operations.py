@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.sources.synthetic import synthetic_events
 from oms import processes
+from oms.localkafka import free_port
 from oms.pipeline import LocalPipeline
 from streams.topics import INPUT_TOPICS
 
@@ -98,3 +99,16 @@ def test_sigterm_mid_stream_loses_and_doubles_nothing(settings):
         pipeline.drain()
         assert pipeline.sink.stop() == 0
     assert_exactly_once(settings)
+
+
+def test_a_worker_started_while_no_broker_answers_waits_for_one(settings):
+    """Faust alone exits at once ("Unable to bootstrap"); a worker restarted during a broker
+    restart did, under oms chaos."""
+    nowhere = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    worker = processes.worker(nowhere).start()
+    try:
+        time.sleep(8)
+        assert worker.alive()
+        assert "no Kafka broker answers yet" in worker.log_path.read_text()
+    finally:
+        worker.kill()
