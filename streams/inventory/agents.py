@@ -28,6 +28,7 @@ from streams.inventory.ledger import (
 )
 from streams.locks import KeyedLocks
 from streams.topics import INVENTORY_MOVEMENTS, STOCK_REPLIES, STOCK_SIGNALS
+from streams.versioned import versioned_table
 
 
 def _locations_of(event_type: str, record: dict) -> Iterable[str]:
@@ -41,7 +42,7 @@ class InventoryService:
         self.settings = settings
         self.serde = serde
         # sku -> SkuStock.as_dict(); partitioned like the inventory and stock-command topics
-        self.stock = app.Table("stock", key_type=str, default=None)
+        self.stock = versioned_table(app, "stock")
         self.locations = LocationDirectory(settings, serde)  # every location, on every worker
         # sku -> location_id -> available: what orders plan with, on every worker. The SKUs
         # this worker owns are read from `_owned`, written in step with the stock table

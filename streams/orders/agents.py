@@ -35,6 +35,7 @@ from streams.topics import (
     SHIPMENTS,
     STOCK_COMMANDS,
 )
+from streams.versioned import versioned_table
 
 
 def rules_from(settings: Settings) -> Rules:
@@ -58,7 +59,7 @@ class OrderService:
         self.rules = rules_from(settings)
         # order_id -> Order.as_dict(); partitioned like the orders, fulfillment, stock-reply
         # and clock topics
-        self.orders = app.Table("orders", key_type=str, default=None)
+        self.orders = versioned_table(app, "orders")
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         prefix = settings.topic_prefix
         self.outputs = {

@@ -18,6 +18,7 @@ from streams.locks import KeyedLocks
 from streams.topics import DELIVERY_EXCEPTIONS, SHIPMENT_STATUS
 from streams.tracking.parcel import Outcome, Parcel, add_scan, add_shipment, judge
 from streams.tracking.rules import Timing
+from streams.versioned import versioned_table
 
 
 def timings_from(settings: Settings) -> tuple[Timing, dict[str, Timing]]:
@@ -34,7 +35,7 @@ class TrackingService:
         self.serde = serde
         self.default_timing, self.carrier_timing = timings_from(settings)
         # tracking_number -> Parcel.as_dict()
-        self.parcels = app.Table("parcels", key_type=str, default=None)
+        self.parcels = versioned_table(app, "parcels")
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         prefix = settings.topic_prefix
         self.status_topic = app.topic(SHIPMENT_STATUS.name(prefix), **raw)
