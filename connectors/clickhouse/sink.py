@@ -25,12 +25,14 @@ The exactly-once argument, case by case (the design of ClickHouse's own Kafka Co
   is paused (it keeps its group membership but pulls nothing), so memory stays bounded
   to one batch and nothing is skipped.
 - Rebalance during a retry: the batch is abandoned uncommitted; its new owner re-reads it.
-- An offset commit that never returns: librdkafka 2.16 can keep a broker that left the
-  metadata during a restart as the group's coordinator and wait on it for ever (its issue
-  5511), seen after `oms chaos` restarted the broker. A commit not back after
-  commit_hang_after seconds (past librdkafka's own 60 s request timeout) leaves that
-  consumer behind, closing in a thread of its own (closing waits on the same coordinator),
-  and a new one joins the group; the batch is read again.
+- A consumer that lost its group coordinator for good: librdkafka 2.16 can keep a broker
+  that left the metadata during a restart as the group's coordinator and wait on it for
+  ever (its issue 5511). After `oms chaos` restarted the broker, one sink's offset commit
+  never returned, and another's session expired and it never joined the group again.
+  A commit not back after commit_hang_after seconds (past librdkafka's own 60 s request
+  timeout), or rejoin_within seconds out of the group, leaves that consumer behind,
+  closing in a thread of its own (closing waits on the same coordinator), and a new one
+  joins the group; what was not committed is read again.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class ClickHouseSink:
         max_backoff: float = 30.0,
         refresh_rollups: RollupRefresh | None = rollups.refresh,
         commit_hang_after: float = 90.0,
+        rejoin_within: float = 60.0,
     ) -> None:
         self.client = client
         self.refresh_rollups = refresh_rollups  # None: tables only, no KPI rollups
@@ -113,6 +116,8 @@ class ClickHouseSink:
         self.flush_interval = flush_interval
         self.max_backoff = max_backoff
         self.commit_hang_after = commit_hang_after
+        self.rejoin_within = rejoin_within
+        self._outside_since: float | None = None  # when the consumer was last seen out
         self.consumer_config = {
             **consumer_config,
             "enable.auto.commit": False,
@@ -147,6 +152,7 @@ class ClickHouseSink:
 
     def step(self) -> int:
         """One batch: consume, insert, commit. Returns the number of messages handled."""
+        self._check_membership()
         messages = self.consumer.consume(self.batch_size, timeout=self.flush_interval)
         batch = Batch()
         for message in messages:
@@ -173,18 +179,28 @@ class ClickHouseSink:
             log.warning("offset commit failed; the batch may be read again: %s", exc)
             return False
         except TimeoutError:
-            log.error(
-                "offset commit not back after %.0f s: the consumer is left behind and a new "
-                "one joins the group; the batch will be read again",
-                self.commit_hang_after,
-            )
-            status.CONSUMERS_REPLACED.inc()
-            left = self.consumer
-            threading.Thread(target=left.close, daemon=True, name="sink-left-consumer").start()
-            self.consumer = self._new_consumer()
-            self._subscribe()
+            self._replace_consumer(f"its offset commit not back after {self.commit_hang_after} s")
             return False
         return True
+
+    def _check_membership(self) -> None:
+        """A consumer out of its group (no member id: a session expired, or never joined)
+        for rejoin_within seconds is replaced."""
+        if self.consumer.memberid() is not None:
+            self._outside_since = None
+        elif self._outside_since is None:
+            self._outside_since = time.monotonic()
+        elif time.monotonic() - self._outside_since > self.rejoin_within:
+            self._replace_consumer(f"out of the consumer group for {self.rejoin_within} s")
+
+    def _replace_consumer(self, why: str) -> None:
+        log.error("Kafka consumer %s: left behind, a new one joins the group", why)
+        status.CONSUMERS_REPLACED.inc()
+        left = self.consumer
+        threading.Thread(target=left.close, daemon=True, name="sink-left-consumer").start()
+        self.consumer = self._new_consumer()
+        self._outside_since = None
+        self._subscribe()
 
     def _observe_lag(self) -> None:
         lag: dict[str, int] = defaultdict(int)

@@ -20,7 +20,7 @@ ROWS = Counter("oms_sink_rows_total", "Rows written to ClickHouse, by table", ["
 FAILURES = Counter("oms_sink_failures_total", "Failed ClickHouse inserts (each is retried)")
 CONSUMERS_REPLACED = Counter(
     "oms_sink_consumers_replaced_total",
-    "Kafka consumers left behind because an offset commit never returned",
+    "Kafka consumers left behind: an offset commit never returned, or out of the group",
 )
 BATCH_SECONDS = Histogram(
     "oms_sink_batch_seconds",

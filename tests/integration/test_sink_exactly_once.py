@@ -90,34 +90,47 @@ class CrashingSink(ClickHouseSink):
                     os._exit(CRASHED)
 
 
-class HangingCommitSink(ClickHouseSink):
-    """Its first consumer's `commit`-th offset commit never returns (what librdkafka does
-    with a coordinator it lost track of); its later consumers are plain."""
+class LostCoordinatorSink(ClickHouseSink):
+    """Its first consumer loses its group coordinator for good (what librdkafka does with a
+    coordinator it lost track of) at its `at`-th commit: the commit never returns, or from
+    then on it reports no member id; its later consumers are plain."""
 
-    def __init__(self, *args, commit: int, **kwargs) -> None:
-        self.hang_at, self.consumers = commit, 0
-        super().__init__(*args, commit_hang_after=2.0, **kwargs)
+    def __init__(self, *args, at: int, way: str, **kwargs) -> None:
+        self.at, self.way, self.consumers = at, way, 0
+        super().__init__(*args, commit_hang_after=2.0, rejoin_within=2.0, **kwargs)
 
     def _new_consumer(self):
         self.consumers += 1
         consumer = super()._new_consumer()
-        return HangingCommits(consumer, self.hang_at) if self.consumers == 1 else consumer
+        return LostCoordinator(consumer, self.at, self.way) if self.consumers == 1 else consumer
 
 
-class HangingCommits:
-    """A real consumer whose n-th commit blocks for ever (fault injection, like FlakyClient)."""
+class LostCoordinator:
+    """A real consumer, wedged from its n-th commit on (fault injection, like FlakyClient)."""
 
-    def __init__(self, consumer, n: int) -> None:
-        self.consumer, self.n, self.commits = consumer, n, 0
+    def __init__(self, consumer, n: int, way: str) -> None:
+        self.consumer, self.n, self.way, self.commits = consumer, n, way, 0
 
     def __getattr__(self, name):
         return getattr(self.consumer, name)
 
     def commit(self, *args, **kwargs):
         self.commits += 1
-        if self.commits == self.n:
+        if self.commits == self.n and self.way == "commit hangs":
             threading.Event().wait()
         return self.consumer.commit(*args, **kwargs)
+
+    def _out(self) -> bool:
+        return self.commits >= self.n and self.way == "out of the group"
+
+    def memberid(self):
+        return None if self._out() else self.consumer.memberid()
+
+    def consume(self, num_messages, timeout):
+        if self._out():  # no partitions, so nothing
+            time.sleep(timeout)
+            return []
+        return self.consumer.consume(num_messages, timeout=timeout)
 
 
 class FlakyClient:
@@ -160,8 +173,8 @@ def run_sink(job: dict) -> None:
     writer = client
     if job.get("crash"):
         sink = CrashingSink(client, job["consumer"], mappers, **options, **job["crash"])
-    elif job.get("hang"):
-        sink = HangingCommitSink(client, job["consumer"], mappers, **options, **job["hang"])
+    elif job.get("wedge"):
+        sink = LostCoordinatorSink(client, job["consumer"], mappers, **options, **job["wedge"])
     else:
         if job.get("outage"):
             writer = FlakyClient(client, **job["outage"])
@@ -353,10 +366,13 @@ def test_clickhouse_down_for_a_while_loses_and_doubles_nothing(clean_run, tmp_pa
     assert_same_as_clean_run(clean_run, job["url"])
 
 
-def test_an_offset_commit_that_never_returns_loses_and_doubles_nothing(clean_run, tmp_path):
-    # the 3rd commit hangs: after 2 s the sink leaves that consumer behind (closing it) and
-    # a new one in the same group reads the uncommitted batches again
-    job = sink_job(clean_run, tmp_path, "hanging", batch_size=6, hang={"commit": 3})
+@pytest.mark.parametrize("way", ["commit hangs", "out of the group"])
+def test_a_consumer_that_lost_its_coordinator_is_replaced_losing_and_doubling_nothing(
+    clean_run, tmp_path, way
+):
+    # from the 3rd commit on: after 2 s the sink leaves that consumer behind (closing it)
+    # and a new one in the same group reads what was not committed again
+    job = sink_job(clean_run, tmp_path, "wedged", batch_size=6, wedge={"at": 3, "way": way})
     stats = run_until_caught_up(clean_run, job)
     assert stats["consumers"] == 2
     assert_same_as_clean_run(clean_run, job["url"])
