@@ -69,6 +69,19 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int) -> type[driver.Transport]:
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+        def _filter_tps_with_pending_acks(self, topics=None) -> list[TP]:
+            """Only partitions this worker owns: a message of a revoked partition finished
+            after the revocation leaves an acknowledgement behind, and aiokafka refuses a
+            whole commit that names a partition it is not assigned. Forgetting it costs
+            nothing: the partition's owner reads that message again."""
+            pending = list(super()._filter_tps_with_pending_acks(topics))
+            owned = self.assignment()
+            for tp in pending:
+                if tp not in owned:
+                    for bookkeeping in (self._acked, self._acked_index, self._gap):
+                        bookkeeping.pop(tp, None)
+            return [tp for tp in pending if tp in owned]
+
         def _new_offset(self, tp: TP) -> int | None:
             committed = self._committed_offset[tp]
             gap_at_head = committed is not None and bool(self._gap[tp].at(committed))
@@ -94,7 +107,7 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int) -> type[driver.Transport]:
             try:
                 await self.seek(tp, offset)
                 await asyncio.sleep(REREAD_GRACE)
-            except Exception as exc:  # e.g. revoked meanwhile: its new owner reads it
+            except Exception as exc:  # revoked meanwhile: its new owner reads it
                 log.warning("%s:%s: not read again: %r", tp.topic, tp.partition, exc)
             finally:
                 self._rereading.pop(tp, None)
