@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from oms.settings import Settings
-from streams.transport import transport_with_fetch_wait
+from streams.transport import worker_transport
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -30,9 +30,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
     )
     # before anything reaches for app.transport (topics do)
-    app.transport = transport_with_fetch_wait(settings.fetch_max_wait_ms)(
-        app.conf.broker_consumer, app
-    )
+    app.transport = worker_transport(settings.fetch_max_wait_ms)(app.conf.broker_consumer, app)
     from schemas.serde import make_serde
     from streams.clock import ClockBroadcaster, register_clock_agent
     from streams.ingest.agents import register_intake

@@ -50,7 +50,7 @@ def head_unacknowledged(acked: Collection[int], committed: int | None, gap_at_he
     return bool(acked) and committed is not None and not gap_at_head and min(acked) > committed
 
 
-def transport_with_fetch_wait(fetch_max_wait_ms: int) -> type[driver.Transport]:
+def worker_transport(fetch_max_wait_ms: int) -> type[driver.Transport]:
     class ConsumerThread(driver.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport):
             consumer = super()._create_worker_consumer(transport)
