@@ -1,6 +1,7 @@
-"""Faust's Kafka transport, with three corrections: the fetch long poll as a setting, a
-commit that never passes a message no agent acknowledged, and table recovery that survives
-a changelog position below -1.
+"""Faust's Kafka transport, with four corrections: the fetch long poll as a setting, a
+commit that never passes a message no agent acknowledged, commits of owned partitions only
+(Consumer._filter_tps_with_pending_acks says why), and table recovery that survives a
+changelog position below -1.
 
 Faust builds aiokafka's consumer with fetch_max_wait_ms=1500 and no option to change it.
 aiokafka keeps at most one fetch in flight per broker, holding only the partitions that had
