@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 
 from oms.settings import Settings
+from streams.gapless import STORE_SCHEME as GAPLESS_STORE
 from streams.transport import worker_transport
 
 
@@ -15,7 +16,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.require_bootstrap().split(",")],
         broker_credentials=_credentials(settings),
-        store="rocksdb://",
+        store=f"{GAPLESS_STORE}://",
         datadir=str(datadir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 import faust
 from faust.stores import STORES
-from faust.stores.rocksdb import Store
-from faust.types import TP, EventT
+from faust.types import EventT
+
+from streams.gapless import GaplessStore
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,10 @@ def newest(
             yield False
 
 
-class VersionedStore(Store):
-    def apply_changelog_batch(
-        self,
-        batch: Iterable[EventT],
-        to_key: Callable,
-        to_value: Callable,
-    ) -> None:
-        events = list(batch)
+class VersionedStore(GaplessStore):
+    def kept(self, events: list[EventT]) -> list[EventT]:
+        """The records of a batch not older than their key's value (the others are read
+        all the same: recovery goes on after them)."""
         records = [((e.message.partition, e.message.key), e.message.value) for e in events]
         kept = []
         for event, newer in zip(events, newest(records, self._stored_version), strict=True):
@@ -77,12 +74,7 @@ class VersionedStore(Store):
                     event.message.key,
                     event.message.offset,
                 )
-        super().apply_changelog_batch(kept, to_key, to_value)
-        last: dict[TP, int] = {}
-        for event in events:  # a skipped record is read: recovery goes on after it
-            last[event.message.tp] = max(event.message.offset, last.get(event.message.tp, -1))
-        for tp, offset in last.items():
-            self.set_persisted_offset(tp, offset)
+        return kept
 
     def _stored_version(self, key: Key) -> int | None:
         partition, raw_key = key
@@ -93,5 +85,9 @@ STORES.aliases.setdefault(STORE_SCHEME, f"{__name__}:VersionedStore")
 
 
 def versioned_table(app: faust.App, name: str) -> faust.Table:
-    """A table of JSON values with an integer "version" (str keys, None by default)."""
-    return app.Table(name, key_type=str, default=None, store=f"{STORE_SCHEME}://")
+    """A table of JSON values with an integer "version" (str keys, None by default).
+
+    The store's URL names the table: Faust takes a table's own store only when its URL has
+    more than a scheme (a bare "scheme://" is a false yarl URL, and the app's store wins).
+    """
+    return app.Table(name, key_type=str, default=None, store=f"{STORE_SCHEME}:{name}")
