@@ -68,8 +68,8 @@ class VersionedStore(GaplessStore):
                 kept.append(event)
             else:
                 log.warning(
-                    "%s: kept a newer value of %r than changelog offset %s "
-                    "(written by a worker that had lost the partition)",
+                    "%s: kept a newer value of %r than changelog offset %s (a record "
+                    "replayed again, or written by a worker that had lost the partition)",
                     self.table_name,
                     event.message.key,
                     event.message.offset,
