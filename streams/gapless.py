@@ -116,7 +116,10 @@ class GaplessStore(Store):
         batch = WriteBatch(raw_mode=True)
         if write is not None:
             key, value = write
-            batch.put(key, value) if value is not None else batch.delete(key)
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
         if follows(persisted, offset):
             batch.put(self.offset_key, str(offset).encode())
         elif not follows(previous, offset):
