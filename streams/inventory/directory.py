@@ -41,12 +41,19 @@ class TopicView:
         self.read_at = float("-inf")
 
     def read_to_end(self) -> None:
-        """Reads what is new. A broker that does not answer leaves the view as it was: an
-        exception here would fail the agent's event, and Faust acks a failed event."""
-        try:
-            self._read_new()
-        except KafkaException as exc:
-            log.warning("%s not read to its end this time: %s", self.topic, exc)
+        """Reads what is new, trying again until it has. A view short of its end decides
+        wrongly for good: a plan would backorder lines whose stock it had not read yet, a
+        receipt would be dead-lettered for a location not read yet (the short chaos check
+        failed once so, a plan made while the broker restarted). So while the broker does
+        not answer this blocks the worker, which could neither send nor commit meanwhile."""
+        while True:
+            try:
+                self._read_new()
+                return
+            except KafkaException as exc:
+                log.warning("%s not read to its end yet, trying again: %s", self.topic, exc)
+                self._close()  # a client whose broker handle was destroyed stays broken
+                time.sleep(1.0)
 
     def _read_new(self) -> None:
         """Reads up to the end offsets of this moment. The partitions are assigned only while
@@ -91,10 +98,23 @@ class TopicView:
                 "fetch.wait.max.ms": 5,
             }
         )
-        partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-        self._next = dict.fromkeys(partitions, 0)
+        try:
+            metadata = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+            if metadata.error is not None or not metadata.partitions:
+                # a topic with no partitions would be "at its end" for good
+                raise KafkaException(metadata.error or f"{self.topic} has no partitions")
+        except KafkaException:
+            consumer.close()
+            raise
+        for partition in metadata.partitions:  # positions survive a reopened consumer
+            self._next.setdefault(partition, 0)
         self._consumer = consumer
         return consumer
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
 
 class LocationDirectory:

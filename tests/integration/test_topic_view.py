@@ -1,7 +1,10 @@
 """A topic view on the real broker: one offset query gives every partition's high
-watermark, and a read takes the view exactly to those ends."""
+watermark, a read takes the view exactly to those ends, and a read the broker cannot
+answer yet is tried again until it can."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -36,3 +39,27 @@ def test_a_view_reads_every_partition_to_its_high_watermark(settings):
         assert view._ends(consumer) == highs
         assert view._next == highs
         assert sorted(seen) == sorted((p, o) for p, high in highs.items() for o in range(high))
+
+
+def test_a_read_the_broker_cannot_answer_yet_waits_until_it_can(settings):
+    # a topic that does not exist yet answers as a broker that lost it would: no partitions
+    topic = f"{settings.topic_prefix}view-later"
+    seen: list[tuple[int, int]] = []
+    view = TopicView(settings, topic, lambda m: seen.append((m.partition(), m.offset())))
+
+    def create_and_fill() -> None:
+        admin = AdminClient(settings.kafka_client_config())
+        new = NewTopic(topic, num_partitions=2, replication_factor=1)
+        admin.create_topics([new])[topic].result()
+        kafka = producer(settings)
+        for partition in (0, 1, 1):
+            kafka.produce(topic, b"x", partition=partition)
+        kafka.flush()
+
+    later = threading.Timer(2.0, create_and_fill)
+    later.start()
+    view.read_to_end()  # returns only once it has read to an end the broker gave
+    later.join()
+
+    view.read_to_end()
+    assert sorted(seen) == [(0, 0), (1, 0), (1, 1)]
