@@ -6,6 +6,7 @@ import faust
 
 from oms.settings import Settings
 from streams.gapless import STORE_SCHEME as GAPLESS_STORE
+from streams.gapless import GaplessTable
 from streams.transport import worker_transport
 
 
@@ -17,6 +18,7 @@ def create_app(settings: Settings) -> faust.App:
         broker=[f"kafka://{server}" for server in settings.require_bootstrap().split(",")],
         broker_credentials=_credentials(settings),
         store=f"{GAPLESS_STORE}://",
+        Table=GaplessTable,
         datadir=str(datadir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,

@@ -22,18 +22,28 @@ offset, in one write batch. The offset moves only to the very next record: after
 stays where the database is whole (a warning names the partition) and the next recovery
 replays what follows, the worker's own records among them. A replay reads every record
 in order, so it moves the offset to the last record read.
+
+A changelog record the broker refuses for good (too large, not authorized, the producer's
+request timeout run out) is only logged by Faust (`Topic._on_published` never calls the
+table back), and its message's offset is committed all the same: the change would live in
+this worker alone, and the next acknowledgement would be paired with it. So the worker
+stops at once, as a SIGKILL would, committing nothing more (`GaplessTable`), and each
+commit first waits for the changelog records sent before it (`changelog_settled`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 
+import faust
 from faust.stores import STORES
 from faust.stores.rocksdb import Store
 from faust.streams import current_event
-from faust.types import TP, EventT
+from faust.types import TP, EventT, FutureMessage
 from rocksdict import WriteBatch
 
 log = logging.getLogger(__name__)
@@ -42,6 +52,11 @@ STORE_SCHEME = "rocksdb-gapless"
 
 Write = tuple[bytes, bytes | None]  # (key, value; None: deleted)
 ABSENT = object()
+EXIT_CHANGELOG_REFUSED = 70  # EX_SOFTWARE
+SETTLE_TIMEOUT = 30.0  # seconds a commit waits for changelog records before it gives up
+
+# this process's changelog records the broker has neither acknowledged nor refused yet
+_unsettled: set[FutureMessage] = set()
 
 
 def last_offsets(events: Iterable[EventT]) -> dict[TP, int]:
@@ -84,6 +99,38 @@ class Unacknowledged:
     def get(self, key: bytes):
         """The latest value waiting for key (None: deleted), or ABSENT."""
         return self.latest[key][0] if key in self.latest else ABSENT
+
+
+class GaplessTable(faust.Table):
+    """A table whose worker stops at once when a changelog record of it is refused."""
+
+    def send_changelog(self, *args, **kwargs) -> FutureMessage:
+        sent = super().send_changelog(*args, **kwargs)
+        _unsettled.add(sent)
+        sent.add_done_callback(_settled)
+        return sent
+
+
+def _settled(sent: FutureMessage) -> None:
+    _unsettled.discard(sent)
+    refused = asyncio.CancelledError() if sent.cancelled() else sent.exception()
+    if refused is not None:
+        log.critical(
+            "changelog record refused (%r): the worker stops now, committing nothing more, "
+            "and the messages since its last commit are read again",
+            refused,
+        )
+        os._exit(EXIT_CHANGELOG_REFUSED)
+
+
+async def changelog_settled() -> bool:
+    """Waits for the changelog records sent so far: acknowledged, or refused (which ends the
+    worker before this returns: its callback was added first). False when some are still
+    out after SETTLE_TIMEOUT: nothing may be committed this time."""
+    if not _unsettled:
+        return True
+    _, pending = await asyncio.wait(list(_unsettled), timeout=SETTLE_TIMEOUT)
+    return not pending
 
 
 class GaplessStore(Store):

@@ -1,7 +1,8 @@
-"""Faust's Kafka transport, with four corrections: the fetch long poll as a setting, a
+"""Faust's Kafka transport, with five corrections: the fetch long poll as a setting, a
 commit that never passes a message no agent acknowledged, commits of owned partitions only
-(Consumer._filter_tps_with_pending_acks says why), and table recovery that survives a
-changelog position below -1.
+(Consumer._filter_tps_with_pending_acks says why), commits only after the changelog records
+sent before them are acknowledged (streams.gapless says why), and table recovery that
+survives a changelog position below -1.
 
 Faust builds aiokafka's consumer with fetch_max_wait_ms=1500 and no option to change it.
 aiokafka keeps at most one fetch in flight per broker, holding only the partitions that had
@@ -38,6 +39,7 @@ from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
 from streams import metrics
+from streams.gapless import changelog_settled
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,12 @@ def worker_transport(fetch_max_wait_ms: int) -> type[driver.Transport]:
                     for bookkeeping in (self._acked, self._acked_index, self._gap):
                         bookkeeping.pop(tp, None)
             return [tp for tp in pending if tp in owned]
+
+        async def _commit(self, offsets) -> bool:
+            if not await changelog_settled():
+                log.warning("changelog records still unacknowledged: nothing committed now")
+                return False
+            return await super()._commit(offsets)
 
         def _new_offset(self, tp: TP) -> int | None:
             committed = self._committed_offset[tp]
