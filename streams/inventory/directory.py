@@ -98,17 +98,13 @@ class TopicView:
                 "fetch.wait.max.ms": 5,
             }
         )
-        try:
-            metadata = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-            if metadata.error is not None or not metadata.partitions:
-                # a topic with no partitions would be "at its end" for good
-                raise KafkaException(metadata.error or f"{self.topic} has no partitions")
-        except KafkaException:
-            consumer.close()
-            raise
+        self._consumer = consumer  # closed by read_to_end if what follows raises
+        metadata = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+        if metadata.error is not None or not metadata.partitions:
+            # a topic with no partitions would be "at its end" for good
+            raise KafkaException(metadata.error or f"{self.topic} has no partitions")
         for partition in metadata.partitions:  # positions survive a reopened consumer
             self._next.setdefault(partition, 0)
-        self._consumer = consumer
         return consumer
 
     def _close(self) -> None:

@@ -8,10 +8,10 @@ import random
 import subprocess
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from oms import processes
+from oms.kafka_admin import GroupProgress
 from streams.gapless import EXIT_CHANGELOG_REFUSED
 from streams.topics import INVENTORY, changelog_name
 
@@ -19,15 +19,6 @@ from .helpers import publish
 from .inventory_scenarios import inventory_events, locations
 
 pytestmark = pytest.mark.integration
-
-
-def committed_offsets(settings, topic: str) -> list[int]:
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": settings.app_id})
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        return [tp.offset for tp in consumer.committed(partitions, timeout=10)]
-    finally:
-        consumer.close()
 
 
 def test_a_refused_changelog_record_stops_the_worker_before_its_message_is_committed(settings):
@@ -56,6 +47,9 @@ def test_a_refused_changelog_record_stops_the_worker_before_its_message_is_commi
     assert exit_code == EXIT_CHANGELOG_REFUSED, log[-3000:]
     assert "changelog record refused" in log
     # the receipt, the topic's only message, is read again by the next worker
-    assert all(
-        offset < 1 for offset in committed_offsets(settings, INVENTORY.name(settings.topic_prefix))
-    )
+    progress = GroupProgress(settings, settings.app_id)
+    try:
+        inventory = progress.partitions([INVENTORY.name(settings.topic_prefix)])
+        assert all(offset < 1 for offset in progress.committed(inventory).values())
+    finally:
+        progress.close()
